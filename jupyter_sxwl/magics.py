@@ -1,0 +1,152 @@
+"""The ``%sxwl`` / ``%%sxwl`` magics: the ``sxwl`` command line inside a notebook.
+
+``%load_ext jupyter_sxwl`` registers them. The command line is the CLI's own parser, so
+``%sxwl submit pytorch --nodes 2 -- python train.py`` means what ``sxwl submit …`` means in a
+terminal. With ``%%sxwl submit pytorch --nodes 2`` the cell body is the command to run.
+
+In a kernel with ipywidgets, ``submit``, ``job``, ``restart``, ``jobs`` and ``logs`` show live
+widgets; elsewhere (a terminal IPython, no ipywidgets) they print what the CLI prints.
+``%sxwl submit`` returns the new job's id, so ``job_id = %sxwl submit …`` works.
+
+Importing this module stays light: no torch, kubernetes or server code, and ipywidgets only
+when a widget is shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+
+from . import cli
+from .client import Client, SxwlError
+
+# The client the magics use unless a command names --url/--token; made on first use so a
+# kernel can set SXWL_URL/SXWL_TOKEN after loading the extension.
+_client: Client | None = None
+
+
+def get_client(args: argparse.Namespace | None = None) -> Client:
+    """The magics' client: one made from ``--url``/``--token`` if given, else a shared one."""
+    global _client
+    if args is not None and (args.url or args.token):
+        return Client(url=args.url, token=args.token)
+    if _client is None:
+        _client = Client()
+    return _client
+
+
+def reset_client() -> None:
+    """Forget the shared client (after ``%sxwl login`` or a change of SXWL_URL)."""
+    global _client
+    _client = None
+
+
+def widgets_available(ipython: Any) -> bool:
+    """True in a kernel (where widgets can render) that has ipywidgets installed."""
+    if getattr(ipython, "kernel", None) is None:
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _display(obj: Any) -> None:
+    from IPython.display import display
+
+    display(obj)
+
+
+def _report(error: BaseException) -> None:
+    sys.stderr.write(cli.format_error(error) + "\n")
+
+
+def _submit(args: argparse.Namespace, client: Client, use_widgets: bool) -> str:
+    fields = cli.submit_fields(args)
+    job = client.submit_job(code_dir=None if args.no_code else args.code_dir, **fields)
+    if not use_widgets:
+        print(f"submitted {cli.status_line(job)}")
+        if args.wait or args.follow:
+            cli.follow_and_report(client, job["id"], args.follow, sys.stdout)
+        return str(job["id"])
+    from .widgets import JobStatus, LogView
+
+    status = JobStatus(client, job)
+    _display(status)
+    if args.follow:
+        _display(LogView(client, job["id"], follow=True))
+    if args.wait or args.follow:
+        status.wait()
+    return str(job["id"])
+
+
+def _run_with_widgets(args: argparse.Namespace, client: Client) -> bool:
+    """Show the widget for ``args`` if there is one; False when the command has none."""
+    from .widgets import JobsTable, JobStatus, LogView
+
+    if args.cmd == "jobs" and not args.json:
+        _display(JobsTable(client, status=args.status, q=args.query, all_users=args.all))
+    elif args.cmd == "job" and not args.json:
+        _display(JobStatus(client, args.id))
+    elif args.cmd == "restart":
+        _display(JobStatus(client, client.restart(args.id, resume=args.resume)))
+    elif args.cmd == "logs" and not args.search and not args.json:
+        _display(LogView(client, args.id, follow=args.follow, attempt=args.attempt))
+    else:
+        return False
+    return True
+
+
+def sxwl_magic(line: str, cell: str | None = None) -> str | None:
+    """Run an ``sxwl`` command: ``%sxwl jobs``, ``%sxwl logs JOB -f``, ``%%sxwl submit …``.
+
+    ``%sxwl --help`` lists the commands; ``%sxwl submit pytorch --help`` explains jobs.
+    Returns the job id for ``submit``, None otherwise.
+    """
+    parser = cli.build_parser(prog="%sxwl")
+    try:
+        words = shlex.split(line)
+    except ValueError as e:
+        _report(cli.CommandError(f"cannot read the command line: {e}"))
+        return None
+    try:
+        args = cli.parse_args(words, parser)
+    except SystemExit:  # argparse printed the usage or --help already
+        return None
+    if cell is not None:
+        if args.cmd != "submit":
+            _report(cli.CommandError("only %%sxwl submit takes a cell: its body is the command"))
+            return None
+        if args.command:
+            _report(cli.CommandError("give the command either after -- or as the cell body"))
+            return None
+        if cell.strip():
+            args.command = [cell.strip("\n")]
+
+    from IPython import get_ipython
+
+    use_widgets = widgets_available(get_ipython())
+    if args.cmd == "login":
+        status = cli.run(args)
+        if status == 0:
+            reset_client()
+        return None
+    try:
+        client = get_client(args)
+        if args.cmd == "submit":
+            return _submit(args, client, use_widgets)
+        if use_widgets and _run_with_widgets(args, client):
+            return None
+    except SxwlError as e:
+        _report(e)
+        return None
+    cli.run(args, client=client)
+    return None
+
+
+def register(ipython: Any) -> None:
+    """Register ``%sxwl`` and ``%%sxwl`` with an IPython shell."""
+    ipython.register_magic_function(sxwl_magic, magic_kind="line_cell", magic_name="sxwl")
