@@ -97,6 +97,11 @@ def main() -> None:
         SXWL_USER_PASSWORD=user_password,
         SXWL_ADMIN_PASSWORD=admin_password,
         SXWL_ADMIN_USERS=" ".join(admins),
+        # The platform leaves jobs running when it stops so a restart can re-attach to them;
+        # Ctrl-C on the demo should end them too, each marked as stopped by the shutdown.
+        SXWL_PLATFORM_ARGS=" ".join(
+            [os.environ.get("SXWL_PLATFORM_ARGS", ""), "--SxwlPlatformApp.stop_jobs_on_exit=True"]
+        ).strip(),
     )
     command = [
         sys.executable,

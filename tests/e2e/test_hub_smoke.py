@@ -75,17 +75,25 @@ def test_platform_is_the_hub_service_sxwl(hub: Hub) -> None:
 
 def test_platform_answers_through_the_proxy_for_a_user_token(hub: Hub) -> None:
     token = hub.token_for("alice")
+    headers = {"Authorization": f"token {token}"}
+    info = requests.get(f"{hub.platform_url}info", headers=headers, timeout=30)
+    assert info.status_code == 200, info.text
+    assert info.json()["user"] == {"name": "alice", "admin": False}
+    # hub_config/platform_config.py: the cpu flavour plays 4 nodes on this host.
+    cpu = [f for f in info.json()["flavours"] if f["name"] == "cpu"]
+    assert cpu and cpu[0]["nodes"] == 4
+    openapi = requests.get(f"{hub.platform_url}openapi.json", headers=headers, timeout=30)
+    assert openapi.status_code == 200, openapi.text
+    assert "paths" in openapi.json()
+
+
+def test_platform_sees_hub_admins_as_admins(hub: Hub) -> None:
+    token = hub.token_for("admin", admin=True)
     info = requests.get(
         f"{hub.platform_url}info", headers={"Authorization": f"token {token}"}, timeout=30
     )
     assert info.status_code == 200, info.text
-    openapi = requests.get(
-        f"{hub.platform_url}openapi.json",
-        headers={"Authorization": f"token {token}"},
-        timeout=30,
-    )
-    assert openapi.status_code == 200, openapi.text
-    assert "paths" in openapi.json()
+    assert info.json()["user"] == {"name": "admin", "admin": True}
 
 
 def test_platform_refuses_calls_without_a_hub_token(hub: Hub) -> None:
@@ -94,15 +102,19 @@ def test_platform_refuses_calls_without_a_hub_token(hub: Hub) -> None:
 
 
 def test_browser_session_reaches_the_platform_without_a_confirmation_page(hub: Hub) -> None:
-    # oauth_no_confirm: a logged-in user following the OAuth redirects lands on the platform.
+    # The platform's own page sends a browser through the hub's OAuth; with oauth_no_confirm a
+    # logged-in user lands back on it directly, and the cookie then also works for the API.
     session, response = login(hub, "bob", hub.user_password)
     assert response.status_code == 302
+    home = session.get(f"{hub.url}/services/sxwl/", timeout=30)
+    assert home.status_code == 200, (home.url, home.text[:500])
+    assert home.url.rstrip("/").endswith("/services/sxwl")
+    assert "bob" in home.text
     info = session.get(f"{hub.platform_url}info", timeout=30)
-    assert info.status_code == 200, (info.url, info.text[:500])
-    assert "/hub/api/oauth2/authorize" not in info.url
+    assert info.status_code == 200, info.text[:500]
 
 
-def test_a_lab_spawns_for_the_user(hub: Hub) -> None:
+def test_a_lab_spawns_and_reaches_the_platform_as_its_user(hub: Hub) -> None:
     token = hub.token_for("carol")
     headers = {"Authorization": f"token {token}"}
     started = requests.post(f"{hub.api_url}/users/carol/server", headers=headers, timeout=60)
@@ -117,5 +129,10 @@ def test_a_lab_spawns_for_the_user(hub: Hub) -> None:
             time.sleep(0.5)
         status = requests.get(f"{hub.url}/user/carol/api/status", headers=headers, timeout=30)
         assert status.status_code == 200, status.text
+        # The lab's server extension forwards to the platform (SXWL_PLATFORM_URL) with the
+        # lab's own hub token, whose scopes include access:services!service=sxwl.
+        info = requests.get(f"{hub.url}/user/carol/sxwl/api/v1/info", headers=headers, timeout=30)
+        assert info.status_code == 200, info.text
+        assert info.json()["user"]["name"] == "carol"
     finally:
         requests.delete(f"{hub.api_url}/users/carol/server", headers=headers, timeout=60)
