@@ -1,0 +1,1 @@
+"""Datasets, models, images and code packages: formats, validation, versions, sharing."""

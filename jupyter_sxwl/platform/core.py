@@ -1,0 +1,192 @@
+"""The platform's configuration and the objects it wires together.
+
+``SxwlPlatform`` is what ``c.SxwlPlatform.…`` configures. It is used the same way by the
+JupyterHub service (``python -m jupyter_sxwl.platform``) and by the server extension when it
+hosts the platform in-process without a hub.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from traitlets import Dict, Float, Integer, List, Type, Unicode, default, validate
+from traitlets.config import LoggingConfigurable
+
+from ..scheduler.catalogue import CatalogueError, catalogue_from_config, user_limit_from_json
+from ..scheduler.model import Flavour, UserLimit
+from ..store.database import Database, open_database
+from .dispatch import Dispatcher
+from .jobs import JobManager
+from .queues import QueueManager
+
+
+def local_cpu_flavour(virtual_nodes: int = 4) -> dict[str, Any]:
+    """A CPU flavour describing this machine.
+
+    The local backend plays ``virtual_nodes`` nodes on one host so that multi-node jobs
+    (master + workers) can run; they share its CPUs and memory.
+    """
+    import psutil
+
+    return {
+        "name": "cpu",
+        "cpu_per_node": float(os.cpu_count() or 1),
+        "memory_gb_per_node": round(psutil.virtual_memory().total / 2**30, 1),
+        "nodes": virtual_nodes,
+        "distributed_backend": "gloo",
+        "description": f"this machine's CPUs, as {virtual_nodes} virtual nodes",
+    }
+
+
+class SxwlPlatform(LoggingConfigurable):
+    """Configuration of the platform service."""
+
+    data_dir = Unicode(
+        help="""Directory for the platform's state: the SQLite database (by default), job run
+        directories (code, checkpoints, saved models, logs) and uploaded code packages.""",
+    ).tag(config=True)
+
+    @default("data_dir")
+    def _data_dir_default(self) -> str:
+        return str(Path(jupyter_data_dir()) / "jupyter_sxwl")
+
+    db_url = Unicode(
+        help="""SQLAlchemy URL of the platform database, e.g.
+        postgresql+psycopg://sxwl:secret@db/sxwl. Default: a SQLite file in data_dir.""",
+    ).tag(config=True)
+
+    @default("db_url")
+    def _db_url_default(self) -> str:
+        return f"sqlite:///{Path(self.data_dir).resolve() / 'platform.sqlite'}"
+
+    flavours = List(
+        Dict(),
+        help="""The accelerator catalogue: one dict per kind of node with keys name,
+        resource_name (e.g. nvidia.com/gpu, huawei.com/Ascend910), accelerators_per_node,
+        cpu_per_node, memory_gb_per_node, nodes, node_labels, tolerations, device_env
+        (e.g. CUDA_VISIBLE_DEVICES, ASCEND_RT_VISIBLE_DEVICES), distributed_backend
+        (nccl, hccl, gloo), price_per_card_hour and description. Default: one 'cpu' flavour
+        describing this machine.""",
+    ).tag(config=True)
+
+    @default("flavours")
+    def _flavours_default(self) -> list[dict[str, Any]]:
+        return [local_cpu_flavour()]
+
+    queues = List(
+        Dict(),
+        help="""Queues created at first start (admins edit them later in the admin API):
+        dicts with name, quotas ({flavour: {accelerators, cpu}}), users (list or None for
+        everyone), strategy (BestEffortFIFO or StrictFIFO) and description.""",
+    ).tag(config=True)
+
+    @default("queues")
+    def _queues_default(self) -> list[dict[str, Any]]:
+        return [{"name": "default", "description": "the default queue"}]
+
+    default_user_limit = Dict(
+        help="""Per-user ceiling on what running jobs hold at once, for users without their own
+        limit: {"max_accelerators": int or None, "max_cpu": float or None}.""",
+    ).tag(config=True)
+
+    dispatch_interval = Float(
+        1.0, help="Seconds between admission cycles when nothing else triggers one."
+    ).tag(config=True)
+
+    start_timeout = Float(
+        120.0, help="Seconds an admitted job may take to start before it is marked Failed."
+    ).tag(config=True)
+
+    stop_grace_seconds = Float(
+        10.0, help="Seconds a stopped job gets to exit after SIGTERM before it is killed."
+    ).tag(config=True)
+
+    max_code_package_mb = Integer(200, help="Largest unpacked size of a code package, in MiB.").tag(
+        config=True
+    )
+
+    max_code_package_files = Integer(20000, help="Most files a code package may hold.").tag(
+        config=True
+    )
+
+    backend_class = Type(
+        default_value="jupyter_sxwl.backends.local.LocalBackend",
+        klass=object,
+        help="Where admitted jobs run: jupyter_sxwl.backends.local.LocalBackend (processes).",
+    ).tag(config=True)
+
+    @validate("flavours")
+    def _check_flavours(self, proposal: Any) -> list[dict[str, Any]]:
+        try:
+            catalogue_from_config(proposal.value)
+        except CatalogueError as e:
+            raise ValueError(f"c.SxwlPlatform.flavours: {e}") from e
+        return list(proposal.value)
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    db: Database
+    dispatcher: Dispatcher
+    jobs: JobManager
+    queue_manager: QueueManager
+    catalogue: dict[str, Flavour]
+    default_limit: UserLimit
+
+    def setup(self) -> None:
+        """Open the store, create the managers; call ``start`` from the event loop after."""
+        data_dir = Path(self.data_dir).resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.catalogue = catalogue_from_config(self.flavours)
+        self.default_limit = user_limit_from_json(self.default_user_limit)
+        self.db = open_database(self.db_url)
+        backend = self.backend_class(parent=self)
+        self.backend = backend
+        self.dispatcher = Dispatcher(
+            self.db,
+            backend,
+            self.catalogue,
+            self.default_limit,
+            interval=self.dispatch_interval,
+            start_timeout=self.start_timeout,
+            log=self.log,
+        )
+        self.jobs = JobManager(
+            self.db,
+            backend,
+            self.dispatcher,
+            self.catalogue,
+            data_dir,
+            self.default_limit,
+            max_code_bytes=self.max_code_package_mb << 20,
+            max_code_files=self.max_code_package_files,
+            stop_grace_seconds=self.stop_grace_seconds,
+        )
+        self.queue_manager = QueueManager(
+            self.db, self.dispatcher, self.catalogue, self.default_limit
+        )
+        self.queue_manager.seed(self.queues)
+
+    def start(self) -> None:
+        self.dispatcher.start()
+
+    async def close(self) -> None:
+        await self.dispatcher.close()
+        self.db.dispose()
+
+    def flavour_list(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": f.name,
+                "resource_name": f.resource_name,
+                "accelerators_per_node": f.accelerators_per_node,
+                "cpu_per_node": f.cpu_per_node,
+                "memory_gb_per_node": f.memory_gb_per_node,
+                "nodes": f.nodes,
+                "price_per_card_hour": f.price_per_card_hour,
+                "description": f.description,
+            }
+            for f in self.catalogue.values()
+        ]
