@@ -553,7 +553,7 @@ def format_error(error: BaseException) -> str:
     if isinstance(error, SxwlAPIError):
         for e in error.errors:
             said = f"{e.get('field')}: {e.get('message')}"
-            if said != error.detail and e.get("message") != error.detail:
+            if said not in error.detail and e.get("message") != error.detail:
                 lines.append(f"  {said}")
     return "\n".join(lines)
 
