@@ -252,7 +252,7 @@ def build_parser(prog: str = "sxwl") -> argparse.ArgumentParser:
             job_type,
             help=description.split("\n", 1)[0],
             formatter_class=raw,
-            usage=f"{prog} submit {job_type} [options] -- COMMAND...",
+            usage="%(prog)s [options] -- COMMAND...",
             description=description,
             epilog=ENV_HELP + "\n" + COMMAND_HELP + "\n" + example,
         )
