@@ -45,10 +45,9 @@ class PlatformHandler:
         raw = self.request.body or b""
         if not raw.strip():
             return {}
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise Problem.invalid("body", "is not valid UTF-8; send UTF-8 encoded JSON") from None
+        # Bytes that are not UTF-8 become lone surrogates, so the field validators can say
+        # which field holds them instead of rejecting the body as a whole.
+        text = raw.decode("utf-8", "surrogateescape")
         try:
             data = json.loads(text)
         except ValueError as e:
