@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support import REPO_ROOT, _stop_tree, free_port, tail
+from tests.support import REPO_ROOT, free_port, tail
 
 
 @dataclass
@@ -33,14 +35,14 @@ class LocalServer:
         return {"Authorization": f"token {self.token}"}
 
 
-@pytest.fixture(scope="module")
-def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    base = tmp_path_factory.mktemp("local-server")
+@contextlib.contextmanager
+def start_local_server(base: Path) -> Iterator[LocalServer]:
+    """``jupyter server`` with the platform in-process; state under ``base`` (reusable)."""
     root, data, runtime = base / "root", base / "platform", base / "runtime"
     for d in (root, data, runtime):
-        d.mkdir()
+        d.mkdir(parents=True, exist_ok=True)
     port, token = free_port(), secrets.token_hex(16)
-    log_path = base / "server.log"
+    log_path = base / f"server-{port}.log"
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO_ROOT),
@@ -82,4 +84,17 @@ def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServ
             time.sleep(0.3)
         yield server
     finally:
-        _stop_tree(proc)
+        # Only the server: jobs it started run in their own sessions and must outlive it.
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(scope="module")
+def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    with start_local_server(tmp_path_factory.mktemp("local-server")) as server:
+        yield server
