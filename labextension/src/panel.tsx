@@ -1,7 +1,7 @@
 import { ReactWidget } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { ApiError, IInfo, getInfo } from './api';
+import { ApiError, IInfo, IJob, getInfo } from './api';
 import {
   DEFAULT_SETTINGS,
   IPanelSettings,
@@ -155,6 +155,10 @@ export class JobDetailWidget extends ReactWidget {
         settings={this.settings}
         hooks={this.hooks}
         onDeleted={() => this.close()}
+        onJob={job => {
+          this.title.label = job.name;
+          this.title.caption = `${job.name} (${job.id}): ${job.status}`;
+        }}
       />
     );
   }
@@ -165,6 +169,7 @@ function StandaloneJob(props: {
   settings: IPanelSettings;
   hooks: ISxwlHooks;
   onDeleted: () => void;
+  onJob: (job: IJob) => void;
 }): JSX.Element {
   const { info } = useInfo();
   const value: ISxwlContext = {
@@ -175,7 +180,11 @@ function StandaloneJob(props: {
   };
   return (
     <SxwlContext.Provider value={value}>
-      <JobDetail jobId={props.jobId} onDeleted={props.onDeleted} />
+      <JobDetail
+        jobId={props.jobId}
+        onDeleted={props.onDeleted}
+        onJob={props.onJob}
+      />
     </SxwlContext.Provider>
   );
 }

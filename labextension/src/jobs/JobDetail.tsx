@@ -1,4 +1,5 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { HTMLSelect } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import {
@@ -28,6 +29,8 @@ export interface IJobDetailProps {
   onBack?: () => void;
   /** Called after the job was deleted. */
   onDeleted: () => void;
+  /** Called with each fresh copy of the job (a tab shows its name). */
+  onJob?: (job: IJob) => void;
 }
 
 /** One job: status, fields, actions, hardware use, log and artifacts. */
@@ -54,6 +57,7 @@ export function JobDetail(props: IJobDetailProps): JSX.Element {
       return;
     }
     setJob(current);
+    props.onJob?.(current);
     setError(null);
     if (!isFinal(current.status) && current.status !== 'Queued') {
       getUsage(current.id)
@@ -134,31 +138,36 @@ export function JobDetail(props: IJobDetailProps): JSX.Element {
   };
 
   const head = (
-    <div className="sxwl-view-head">
-      {props.onBack && (
-        <button
-          className="jp-Button jp-mod-styled jp-mod-minimal sxwl-link-button"
-          data-testid="sxwl-back"
-          onClick={props.onBack}
-        >
-          ← Jobs
-        </button>
-      )}
-      <h3 className="sxwl-grow" title={job?.name}>
-        {job?.name ?? props.jobId}
-      </h3>
-      {job && <StatusBadge status={job.status} />}
-      {props.onBack && ctx.openJobInTab && (
-        <button
-          className="jp-Button jp-mod-styled jp-mod-minimal sxwl-link-button"
-          data-testid="sxwl-open-in-tab"
-          title="Open this job in a tab of the main area"
-          onClick={() => ctx.openJobInTab?.(props.jobId)}
-        >
-          ⤢
-        </button>
-      )}
-    </div>
+    <>
+      <div className="sxwl-view-head">
+        {props.onBack && (
+          <button
+            className="jp-Button jp-mod-styled jp-mod-minimal sxwl-link-button"
+            data-testid="sxwl-back"
+            onClick={props.onBack}
+          >
+            ← Jobs
+          </button>
+        )}
+        <span className="sxwl-grow" />
+        {props.onBack && ctx.openJobInTab && (
+          <button
+            className="jp-Button jp-mod-styled jp-mod-minimal sxwl-link-button"
+            data-testid="sxwl-open-in-tab"
+            title="Open this job in a tab of the main area"
+            onClick={() => ctx.openJobInTab?.(props.jobId)}
+          >
+            Open in tab ⤢
+          </button>
+        )}
+      </div>
+      <div className="sxwl-title-row">
+        <h3 className="sxwl-grow" title={job?.name}>
+          {job?.name ?? props.jobId}
+        </h3>
+        {job && <StatusBadge status={job.status} />}
+      </div>
+    </>
   );
 
   if (!job) {
@@ -248,8 +257,8 @@ export function JobDetail(props: IJobDetailProps): JSX.Element {
           Delete
         </button>
         {isAdmin && job.status === 'Queued' && (
-          <select
-            className="jp-mod-styled"
+          <HTMLSelect
+            className="sxwl-select"
             data-testid="sxwl-job-priority"
             aria-label="Priority"
             value={job.priority}
@@ -264,7 +273,7 @@ export function JobDetail(props: IJobDetailProps): JSX.Element {
                 priority {p}
               </option>
             ))}
-          </select>
+          </HTMLSelect>
         )}
       </div>
 

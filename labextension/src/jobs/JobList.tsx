@@ -1,3 +1,4 @@
+import { refreshIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { ApiError, IJob, listJobs } from '../api';
@@ -99,9 +100,10 @@ export function JobList(props: IJobListProps): JSX.Element {
           className="jp-Button jp-mod-styled jp-mod-minimal sxwl-link-button"
           data-testid="sxwl-refresh"
           title="Refresh now"
+          aria-label="Refresh now"
           onClick={() => void refresh(true)}
         >
-          Refresh
+          <refreshIcon.react tag="span" className="sxwl-icon" />
         </button>
       </div>
       {error && (

@@ -1,3 +1,4 @@
+import { HTMLSelect } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { ApiError, ILogSearch, readLog, searchLog } from '../api';
@@ -136,8 +137,8 @@ export function LogViewer(props: ILogViewerProps): JSX.Element {
           Follow
         </label>
         {props.latestAttempt > 1 && (
-          <select
-            className="jp-mod-styled"
+          <HTMLSelect
+            className="sxwl-select"
             data-testid="sxwl-log-attempt"
             aria-label="Attempt"
             value={attempt}
@@ -152,8 +153,10 @@ export function LogViewer(props: ILogViewerProps): JSX.Element {
                 attempt {a}
               </option>
             ))}
-          </select>
+          </HTMLSelect>
         )}
+      </div>
+      <div className="sxwl-toolbar">
         <form className="sxwl-inline sxwl-grow" onSubmit={e => void search(e)}>
           <input
             type="search"

@@ -1,3 +1,4 @@
+import { HTMLSelect } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import {
@@ -255,6 +256,19 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
     };
   }, []);
 
+  // Bring the first message into view: the form is longer than the panel, and
+  // the button that was pressed sits at its bottom.
+  const formRef = React.useRef<HTMLFormElement>(null);
+  React.useEffect(() => {
+    const first = formRef.current?.querySelector<HTMLElement>(
+      '.sxwl-error-banner, .sxwl-field-invalid'
+    );
+    if (first) {
+      first.scrollIntoView({ block: 'center' });
+      first.querySelector<HTMLElement>('input, textarea, select')?.focus();
+    }
+  }, [errors, general]);
+
   const set =
     (field: FieldName) =>
     (
@@ -421,6 +435,7 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
 
   return (
     <form
+      ref={formRef}
       className="sxwl-form"
       data-testid="sxwl-submit-form"
       onSubmit={e => void submit(e)}
@@ -469,8 +484,8 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
         {field(
           'job_type',
           'Job type',
-          <select
-            className="jp-mod-styled"
+          <HTMLSelect
+            className="sxwl-select"
             id="sxwl-submit-job_type"
             data-testid="sxwl-submit-job_type"
             value={form.job_type}
@@ -481,7 +496,7 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
                 {JOB_TYPE_LABELS[t]}
               </option>
             ))}
-          </select>
+          </HTMLSelect>
         )}
         <div className="sxwl-pair">
           {field(
@@ -503,8 +518,8 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
           {field(
             'flavour',
             'Flavour',
-            <select
-              className="jp-mod-styled"
+            <HTMLSelect
+              className="sxwl-select"
               id="sxwl-submit-flavour"
               data-testid="sxwl-submit-flavour"
               value={form.flavour}
@@ -518,7 +533,7 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
                     : ''}
                 </option>
               ))}
-            </select>,
+            </HTMLSelect>,
             flavour?.description
           )}
           {field(
@@ -550,8 +565,8 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
           {field(
             'queue',
             'Queue',
-            <select
-              className="jp-mod-styled"
+            <HTMLSelect
+              className="sxwl-select"
               id="sxwl-submit-queue"
               data-testid="sxwl-submit-queue"
               value={form.queue}
@@ -562,13 +577,13 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
                   {q.name} ({q.running} running, {q.pending} waiting)
                 </option>
               ))}
-            </select>
+            </HTMLSelect>
           )}
           {field(
             'priority',
             'Priority',
-            <select
-              className="jp-mod-styled"
+            <HTMLSelect
+              className="sxwl-select"
               id="sxwl-submit-priority"
               data-testid="sxwl-submit-priority"
               value={form.priority}
@@ -579,7 +594,7 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
                   {p}
                 </option>
               ))}
-            </select>
+            </HTMLSelect>
           )}
         </div>
       </fieldset>
@@ -589,18 +604,18 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
         {field(
           'code_dir',
           'Code directory',
-          <div className="sxwl-inline">
+          <>
             {text('code_dir', 'a folder of this lab, e.g. projects/bert')}
             <button
               type="button"
-              className="jp-Button jp-mod-styled jp-mod-minimal sxwl-link-button"
+              className="sxwl-small-link"
               data-testid="sxwl-submit-code_dir-browser"
               title="Use the folder open in the file browser"
               onClick={useBrowserFolder}
             >
-              Use file browser folder
+              use the file browser's folder
             </button>
-          </div>,
+          </>,
           'packed and uploaded when you submit; leave empty to run without code'
         )}
         {field('working_dir', 'Working directory', text('working_dir', '.'))}
