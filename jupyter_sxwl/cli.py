@@ -44,8 +44,8 @@ environment of every process:
                             (`sxwl artifacts ID`, `sxwl download ID`)
   SXWL_METRICS_FILE         append one JSON object a line, e.g. {"step": 10, "loss": 0.4},
                             to see them in the job's metrics
-  SXWL_RESUME               set (to 1) when the job was restarted with --resume: load the
-                            latest checkpoint from SXWL_CHECKPOINT_DIR
+  SXWL_RESUME               1 when the job was restarted with --resume (then load the latest
+                            checkpoint from SXWL_CHECKPOINT_DIR), else 0
 """
 
 COMMAND_HELP = """\

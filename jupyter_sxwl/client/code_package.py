@@ -23,6 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from .errors import SxwlError
+
+# Past this many bytes (before compression) packing stops: a code folder that big is almost
+# always a data set or an environment by mistake, and the platform would refuse it anyway.
+MAX_CODE_BYTES = 1 << 30
+
 ALWAYS_EXCLUDED = frozenset({".git", "__pycache__", ".ipynb_checkpoints", "node_modules", ".venv"})
 IGNORE_FILE = ".sxwlignore"
 
@@ -121,12 +127,13 @@ class CodePackage:
         self.file.close()
 
 
-def pack_directory(root: str | os.PathLike[str]) -> CodePackage:
-    """Pack ``root`` into a gzipped tar in a temporary file; paths inside are relative to it."""
+def pack_directory(root: str | os.PathLike[str], max_bytes: int = MAX_CODE_BYTES) -> CodePackage:
+    """Pack ``root`` into a gzipped tar in a temporary file; paths inside are relative to it.
+
+    Raises SxwlError when ``root`` is not a folder or holds more than ``max_bytes`` of files.
+    """
     base = Path(root)
     if not base.is_dir():
-        from .errors import SxwlError
-
         raise SxwlError(f"code_dir: {str(base)!r} is not a directory; give the folder to upload")
     base = base.resolve()
     out = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, closed by it
@@ -138,14 +145,26 @@ def pack_directory(root: str | os.PathLike[str]) -> CodePackage:
         info.uname = info.gname = ""
         return info
 
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for full, rel in iter_package_files(base):
-            if full.is_symlink() and not _inside(base, full):
-                package.skipped.append(rel)
-                continue
-            tar.add(full, arcname=rel, recursive=False, filter=anonymise)
-            if not full.is_dir() or full.is_symlink():
-                package.files.append(rel)
+    total = 0
+    try:
+        with tarfile.open(fileobj=out, mode="w:gz") as tar:
+            for full, rel in iter_package_files(base):
+                if full.is_symlink() and not _inside(base, full):
+                    package.skipped.append(rel)
+                    continue
+                if not full.is_dir() or full.is_symlink():
+                    total += full.lstat().st_size
+                    if total > max_bytes:
+                        raise SxwlError(
+                            f"code_dir: {base} holds more than {max_bytes >> 20} MiB of files "
+                            f"(reached at {rel}); list data and outputs in {IGNORE_FILE}, "
+                            "point --code-dir at the code only, or use --no-code"
+                        )
+                    package.files.append(rel)
+                tar.add(full, arcname=rel, recursive=False, filter=anonymise)
+    except BaseException:
+        out.close()
+        raise
     package.size = out.tell()
     out.seek(0)
     return package

@@ -107,3 +107,13 @@ def test_links_inside_are_kept_links_outside_skipped(tmp_path: Path) -> None:
 def test_not_a_directory_is_an_error_naming_code_dir(tmp_path: Path) -> None:
     with pytest.raises(SxwlError, match="code_dir"):
         pack_directory(tmp_path / "missing")
+
+
+def test_a_folder_too_big_to_be_code_is_refused_before_upload(tmp_path: Path) -> None:
+    make_tree(tmp_path, {"train.py": "x" * 10, "data/huge.bin": "y" * 5000})
+    with pytest.raises(SxwlError, match=r"code_dir: .*more than .*\.sxwlignore"):
+        pack_directory(tmp_path, max_bytes=1000)
+    (tmp_path / ".sxwlignore").write_text("data/\n")
+    package = pack_directory(tmp_path, max_bytes=1000)
+    package.close()
+    assert package.files == [".sxwlignore", "train.py"]
