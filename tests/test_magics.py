@@ -4,16 +4,22 @@ real platform (the ``hub`` fixture). The notebook test (tests/notebooks/) covers
 
 from __future__ import annotations
 
-import os
+import asyncio
+import json
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from IPython.core.interactiveshell import InteractiveShell
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
 
 from jupyter_sxwl import magics
 from jupyter_sxwl.client import Client
@@ -67,6 +73,7 @@ def wait_done(job_id: str, timeout: float = 60) -> dict[str, Any]:
     return Client().wait(job_id, timeout=timeout, poll=0.3)
 
 
+# Tests that need the hub; the light-import checks above run without it.
 pytestmark_e2e = pytest.mark.slow
 
 
@@ -171,4 +178,107 @@ def test_in_a_kernel_the_magics_show_live_widgets(
 def test_without_a_kernel_widgets_are_not_used() -> None:
     assert not magics.widgets_available(InteractiveShell.instance())
     InteractiveShell.clear_instance()
-    os.environ.get("SXWL_URL")  # the shell fixture's env changes are undone by monkeypatch
+
+
+def run_in_kernel(base_url: str, token: str, code: str, timeout: float = 120) -> dict[str, Any]:
+    """Start a kernel on a Jupyter server, run ``code`` through its websocket, stop it.
+
+    Returns ``{"stdout", "stderr", "error", "mime"}`` collected from the kernel's iopub messages.
+    """
+    headers = {"Authorization": f"token {token}"}
+    r = requests.post(
+        f"{base_url}api/kernels", json={"name": "python3"}, headers=headers, timeout=60
+    )
+    r.raise_for_status()
+    kernel_id = r.json()["id"]
+    msg_id = uuid.uuid4().hex
+    request = {
+        "header": {
+            "msg_id": msg_id,
+            "msg_type": "execute_request",
+            "username": "test",
+            "session": uuid.uuid4().hex,
+            "date": datetime.now(UTC).isoformat(),
+            "version": "5.3",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "content": {"code": code, "silent": False, "store_history": False,
+                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+        "channel": "shell",
+        "buffers": [],
+    }  # fmt: skip
+    got: dict[str, Any] = {"stdout": "", "stderr": "", "error": None, "mime": []}
+
+    async def talk() -> None:
+        ws_url = base_url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"
+        ws = await websocket_connect(HTTPRequest(ws_url, headers=headers))
+        try:
+            await ws.write_message(json.dumps(request))
+            while True:
+                raw = await ws.read_message()
+                assert raw is not None, "the kernel's websocket closed"
+                msg = json.loads(raw)
+                if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                kind, content = msg["msg_type"], msg["content"]
+                if kind == "stream":
+                    got[content["name"]] += content["text"]
+                elif kind == "error":
+                    got["error"] = "\n".join(content["traceback"])
+                elif kind in ("display_data", "execute_result"):
+                    got["mime"].append(sorted(content["data"]))
+                elif kind == "status" and content["execution_state"] == "idle":
+                    return
+        finally:
+            ws.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(talk(), timeout))
+    finally:
+        requests.delete(f"{base_url}api/kernels/{kernel_id}", headers=headers, timeout=60)
+    return got
+
+
+LAB_CODE = """\
+%load_ext jupyter_sxwl
+import sys
+from jupyter_sxwl import Client
+client = Client()
+print("SOURCE", client.connection.source)
+print("USER", client.info()["user"]["name"])
+job_id = %sxwl submit single --no-code --name lab-job -- echo from-the-lab
+print("STATUS", client.wait(job_id, timeout=60)["status"])
+print("LOG", client.logs(job_id)[0].strip())
+print("HEAVY", [m for m in sys.modules if m.split(".")[0] in ("torch", "kubernetes")])
+"""
+
+
+@pytestmark_e2e
+def test_in_a_hub_lab_kernel_the_sdk_and_magics_find_the_platform(hub: Hub) -> None:
+    user = "lab-user"
+    token = hub.token_for(user)
+    headers = {"Authorization": f"token {token}"}
+    started = requests.post(f"{hub.api_url}/users/{user}/server", headers=headers, timeout=60)
+    assert started.status_code in (201, 202), started.text
+    try:
+        deadline = time.monotonic() + 60
+        while (
+            not requests.get(f"{hub.api_url}/users/{user}", headers=headers, timeout=30)
+            .json()["servers"]
+            .get("", {})
+            .get("ready")
+        ):
+            assert time.monotonic() < deadline, f"lab not ready:\n{hub.hub_log()[-3000:]}"
+            time.sleep(0.5)
+        got = run_in_kernel(f"{hub.url}/user/{user}/", token, LAB_CODE)
+    finally:
+        requests.delete(f"{hub.api_url}/users/{user}/server", headers=headers, timeout=60)
+    assert got["error"] is None, got["error"]
+    lines = dict(line.split(" ", 1) for line in got["stdout"].splitlines() if " " in line)
+    assert lines["SOURCE"] == "SXWL_PLATFORM_URL/JUPYTERHUB_API_TOKEN"
+    assert lines["USER"] == user
+    assert lines["STATUS"] == "Succeeded" and lines["LOG"].endswith("from-the-lab")
+    assert lines["HEAVY"] == "[]"
+    # In a kernel, the submit magic shows the live status widget.
+    assert ["application/vnd.jupyter.widget-view+json", "text/plain"] in got["mime"]
