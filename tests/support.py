@@ -484,6 +484,7 @@ def start_hub(
         yield hub
     finally:
         leaked = _stop_tree(proc)
+        log_path.parent.mkdir(parents=True, exist_ok=True)  # another session may have cleaned
         with open(log_path, "a") as log:
             if leaked:
                 log.write("\ntests/support.py: killed processes left behind:\n")

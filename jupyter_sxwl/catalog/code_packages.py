@@ -30,6 +30,8 @@ class ArchiveSummary:
     files: int
     size: int  # unpacked bytes
     sha256: str
+    file_paths: tuple[str, ...] = ()  # normalised relative paths of the regular files
+    dir_paths: tuple[str, ...] = ()  # and of the directories the archive lists
 
 
 def _sniff(head: bytes) -> str:
@@ -98,10 +100,14 @@ def inspect_archive(path: Path, max_bytes: int, max_files: int) -> ArchiveSummar
         f.seek(0)
         files = 0
         size = 0
+        file_paths: list[str] = []
+        dir_paths: list[str] = []
         try:
-            for _name, is_dir, member_size, _reader in _members(f, fmt):
+            for name, is_dir, member_size, _reader in _members(f, fmt):
                 if is_dir:
+                    dir_paths.append(name)
                     continue
+                file_paths.append(name)
                 files += 1
                 size += member_size
                 if files > max_files:
@@ -115,7 +121,14 @@ def inspect_archive(path: Path, max_bytes: int, max_files: int) -> ArchiveSummar
                     )
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
             raise ArchiveError(f"is damaged or truncated ({e}); upload it again") from e
-    return ArchiveSummary(format=fmt, files=files, size=size, sha256=digest.hexdigest())
+    return ArchiveSummary(
+        format=fmt,
+        files=files,
+        size=size,
+        sha256=digest.hexdigest(),
+        file_paths=tuple(file_paths),
+        dir_paths=tuple(dir_paths),
+    )
 
 
 def unpack_archive(path: Path, dest: Path) -> None:

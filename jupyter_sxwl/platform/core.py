@@ -152,6 +152,7 @@ class SxwlPlatform(LoggingConfigurable):
             interval=self.dispatch_interval,
             start_timeout=self.start_timeout,
             log=self.log,
+            code_dir=data_dir / "code-packages",
         )
         self.jobs = JobManager(
             self.db,

@@ -36,6 +36,7 @@ from ..scheduler.model import (
 from ..store.database import Database
 from ..store.models import Job, Queue, utcnow
 from ..store.models import UserLimit as UserLimitRow
+from . import rundir
 from .payloads import ACTIVE_STATUSES
 
 _FINAL_BY_PHASE = {
@@ -116,8 +117,10 @@ class Dispatcher:
         interval: float = 1.0,
         start_timeout: float = 120.0,
         log: logging.Logger | None = None,
+        code_dir: Path | None = None,
     ) -> None:
         self.db = db
+        self.code_dir = code_dir
         self.backend = backend
         self.flavours = flavours
         self.default_limit = default_limit
@@ -129,8 +132,13 @@ class Dispatcher:
         self._dirty = True
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.last_cycle_seconds = 0.0
+        self.last_cycle_seconds = 0.0  # duration of the last admission (SQL reads included)
+        self.cycles = 0
         self.on_finished: list[Callable[[Job], None]] = []
+        # Queues and per-user limits change rarely and are read on every submit; they are
+        # cached here and dropped by ``invalidate`` whenever an admin changes them.
+        self._queues: dict[str, QueueSpec] | None = None
+        self._limits_cache: dict[str, UserLimit] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -160,6 +168,8 @@ class Dispatcher:
     async def _run(self) -> None:
         last_full = 0.0
         while True:
+            # Cleared before the cycle: a wake that arrives during it triggers the next one.
+            self._wake.clear()
             try:
                 # A full cycle at least every 10 intervals even when nothing was reported,
                 # so reasons stay fresh; otherwise only when something changed.
@@ -172,7 +182,9 @@ class Dispatcher:
                 raise
             except Exception:
                 self.log.exception("admission cycle failed; retrying")
-            self._wake.clear()
+            # Under a burst of submits every one of them wakes the loop; a gap of twice the last
+            # cycle keeps admission to a third of the CPU, leaving the rest to the API.
+            await asyncio.sleep(max(0.02, 2 * self.last_cycle_seconds))
             # Poll quickly while something is starting so submit-to-running stays short.
             delay = self.interval / 4 if self._has_starting else self.interval
             with contextlib.suppress(TimeoutError):
@@ -191,23 +203,39 @@ class Dispatcher:
         started = time.perf_counter()
         result, to_launch = self._admit()
         self.last_cycle_seconds = time.perf_counter() - started
+        self.cycles += 1
         for job_id in to_launch:
             await self._launch(job_id)
         return result
 
-    def _limits(self, session: Any) -> dict[str, UserLimit]:
-        return {
-            row.username: user_limit_from_json(
-                {"max_accelerators": row.max_accelerators, "max_cpu": row.max_cpu}
-            )
-            for row in session.scalars(select(UserLimitRow))
-        }
+    def invalidate(self) -> None:
+        """Queues or limits changed: read them again and run a cycle."""
+        self._queues = None
+        self._limits_cache = None
+        self.wake()
 
-    def queues(self, session: Any) -> dict[str, QueueSpec]:
-        return {
-            q.name: queue_spec(q.name, q.quotas, q.users, q.strategy, q.description)
-            for q in session.scalars(select(Queue))
-        }
+    def user_limits(self) -> dict[str, UserLimit]:
+        if self._limits_cache is None:
+            with self.db.session() as session:
+                self._limits_cache = {
+                    row.username: user_limit_from_json(
+                        {"max_accelerators": row.max_accelerators, "max_cpu": row.max_cpu}
+                    )
+                    for row in session.scalars(select(UserLimitRow))
+                }
+        return self._limits_cache
+
+    def user_limit(self, username: str) -> UserLimit:
+        return self.user_limits().get(username, self.default_limit)
+
+    def queue_specs(self) -> dict[str, QueueSpec]:
+        if self._queues is None:
+            with self.db.session() as session:
+                self._queues = {
+                    q.name: queue_spec(q.name, q.quotas, q.users, q.strategy, q.description)
+                    for q in session.scalars(select(Queue))
+                }
+        return self._queues
 
     def _admit(self) -> tuple[AdmissionResult, list[str]]:
         with self.db.session() as session:
@@ -248,8 +276,8 @@ class Dispatcher:
                 pending,
                 running,
                 self.flavours,
-                self.queues(session),
-                self._limits(session),
+                self.queue_specs(),
+                self.user_limits(),
                 self.default_limit,
             )
             now = utcnow()
@@ -271,7 +299,20 @@ class Dispatcher:
             if job is None or job.status != "Starting":
                 return
             request = launch_request(job, self.flavours.get(job.flavour))
+            archive = (
+                self.code_dir / f"{job.code_package}.archive"
+                if job.code_package and self.code_dir
+                else None
+            )
+            volume_paths = {"checkpoint_path": job.checkpoint_path, "model_path": job.model_path}
+            capacities = {
+                "checkpoint_capacity_gb": job.checkpoint_capacity_gb,
+                "model_capacity_gb": job.model_capacity_gb,
+            }
         try:
+            await asyncio.to_thread(
+                rundir.prepare, request.run_dir, archive, volume_paths, capacities
+            )
             await self.backend.launch(request)
             self._has_starting = True
         except Exception as e:

@@ -23,13 +23,11 @@ from pydantic import ValidationError
 from sqlalchemy import func, or_, select
 
 from ..backends.base import Backend
-from ..catalog.code_packages import ArchiveError, inspect_archive, unpack_archive
+from ..catalog.code_packages import ArchiveError, inspect_archive
 from ..scheduler import check_feasible
-from ..scheduler.catalogue import user_limit_from_json
 from ..scheduler.model import PRIORITY_CLASSES, Flavour, UserLimit, Workload
 from ..store.database import Database
 from ..store.models import CodePackage, Job, utcnow
-from ..store.models import UserLimit as UserLimitRow
 from .auth import Identity
 from .dispatch import Dispatcher, clear_directory
 from .errors import Problem, problem_from_validation
@@ -42,6 +40,7 @@ from .payloads import (
     JobSubmit,
     RestartRequest,
 )
+from .rundir import check_layout
 
 LOG_SEARCH_LIMIT = 1000
 
@@ -171,14 +170,6 @@ class JobManager:
             rows = session.scalars(query.order_by(Job.seq.desc()).limit(limit).offset(offset))
             return {"items": [self.to_out(j) for j in rows], "total": total}
 
-    def user_limit(self, session: Any, username: str) -> UserLimit:
-        row = session.get(UserLimitRow, username)
-        if row is None:
-            return self.default_limit
-        return user_limit_from_json(
-            {"max_accelerators": row.max_accelerators, "max_cpu": row.max_cpu}
-        )
-
     # -- submit ------------------------------------------------------------------------------
 
     async def submit(self, identity: Identity, body: dict[str, Any]) -> dict[str, Any]:
@@ -188,16 +179,24 @@ class JobManager:
             raise problem_from_validation(e) from None
         if spec.priority == "high" and not identity.admin:
             raise Problem.invalid("priority", "only admins can submit at high priority; use normal")
-        with self.db.session() as session:
-            queues = self.dispatcher.queues(session)
-            limit = self.user_limit(session, identity.name)
-            if spec.code_package is not None:
+        queues = self.dispatcher.queue_specs()
+        limit = self.dispatcher.user_limit(identity.name)
+        members: tuple[list[str], list[str]] = ([], [])
+        if spec.code_package is not None:
+            with self.db.session() as session:
                 package = session.get(CodePackage, spec.code_package)
                 if package is None or package.owner != identity.name:
                     raise Problem.invalid(
                         "code_package",
                         f"no code package {spec.code_package!r}; upload one first",
                     )
+            members = await asyncio.to_thread(self._members, spec.code_package)
+        layout = check_layout(
+            members[0],
+            members[1],
+            spec.working_dir,
+            {"checkpoint_path": spec.checkpoint_path, "model_path": spec.model_path},
+        )
         workload = Workload(
             id="new",
             owner=identity.name,
@@ -210,105 +209,56 @@ class JobManager:
             cpu_per_node=spec.cpu_per_node,
             memory_gb_per_node=spec.memory_gb_per_node,
         )
-        problems = check_feasible(workload, self.flavours, queues, limit)
-        if problems:
-            raise Problem.fields([(_job_field(p.field), p.message) for p in problems])
+        problems = [
+            (_job_field(p.field), p.message)
+            for p in check_feasible(workload, self.flavours, queues, limit)
+        ]
+        if problems or layout:
+            raise Problem.fields(problems + layout)
 
         job_id = new_id("job")
         run_dir = self.jobs_dir / job_id
-        try:
-            await asyncio.to_thread(self._prepare_run_dir, run_dir, spec)
-        except Problem:
-            await asyncio.to_thread(shutil.rmtree, run_dir, True)
-            raise
-        try:
-            with self.db.session() as session:
-                job = Job(
-                    id=job_id,
-                    owner=identity.name,
-                    name=spec.name,
-                    status="Queued",
-                    queue=spec.queue,
-                    priority=spec.priority,
-                    priority_value=PRIORITY_CLASSES[spec.priority],
-                    flavour=spec.flavour,
-                    job_type=spec.job_type.value,
-                    nodes=spec.nodes,
-                    procs_per_node=spec.procs_per_node,
-                    accelerators_per_node=spec.accelerators_per_node,
-                    cpu_per_node=spec.cpu_per_node,
-                    memory_gb_per_node=spec.memory_gb_per_node,
-                    command=spec.command,
-                    working_dir=spec.working_dir,
-                    env=spec.env,
-                    image=spec.image,
-                    code_package=spec.code_package,
-                    checkpoint_path=spec.checkpoint_path,
-                    checkpoint_capacity_gb=spec.checkpoint_capacity_gb,
-                    model_path=spec.model_path,
-                    model_capacity_gb=spec.model_capacity_gb,
-                    max_run_minutes=spec.max_run_minutes,
-                    attempt=1,
-                    resume=False,
-                    run_dir=str(run_dir),
-                    message="",
-                )
-                session.add(job)
-                session.flush()
-                out = self.to_out(job)
-        except BaseException:
-            await asyncio.to_thread(shutil.rmtree, run_dir, True)
-            raise
+        with self.db.session() as session:
+            job = Job(
+                id=job_id,
+                owner=identity.name,
+                name=spec.name,
+                status="Queued",
+                queue=spec.queue,
+                priority=spec.priority,
+                priority_value=PRIORITY_CLASSES[spec.priority],
+                flavour=spec.flavour,
+                job_type=spec.job_type.value,
+                nodes=spec.nodes,
+                procs_per_node=spec.procs_per_node,
+                accelerators_per_node=spec.accelerators_per_node,
+                cpu_per_node=spec.cpu_per_node,
+                memory_gb_per_node=spec.memory_gb_per_node,
+                command=spec.command,
+                working_dir=spec.working_dir,
+                env=spec.env,
+                image=spec.image,
+                code_package=spec.code_package,
+                checkpoint_path=spec.checkpoint_path,
+                checkpoint_capacity_gb=spec.checkpoint_capacity_gb,
+                model_path=spec.model_path,
+                model_capacity_gb=spec.model_capacity_gb,
+                max_run_minutes=spec.max_run_minutes,
+                attempt=1,
+                resume=False,
+                run_dir=str(run_dir),
+                message="",
+            )
+            session.add(job)
+            session.flush()
+            out = self.to_out(job)
         self.dispatcher.wake()
         return out
 
-    def _prepare_run_dir(self, run_dir: Path, spec: JobSubmit) -> None:
-        """Unpack the code and link the managed volumes at the paths the program uses."""
-        work = run_dir / "work"
-        volumes = {
-            "checkpoint_path": (spec.checkpoint_path, run_dir / "volumes" / "checkpoint"),
-            "model_path": (spec.model_path, run_dir / "volumes" / "model"),
-        }
-        work.mkdir(parents=True)
-        for _, target in volumes.values():
-            target.mkdir(parents=True)
-        if spec.code_package:
-            try:
-                unpack_archive(self.code_dir / f"{spec.code_package}.archive", work)
-            except (ArchiveError, OSError) as e:
-                raise Problem.invalid("code_package", f"cannot be unpacked: {e}") from e
-        root = work.resolve()
-        wd = (work / spec.working_dir).resolve()
-        if wd != root and root not in wd.parents:
-            raise Problem.invalid("working_dir", "leaves the code directory through a link")
-        if spec.working_dir != "." and not wd.is_dir():
-            raise Problem.invalid(
-                "working_dir",
-                f"{spec.working_dir!r} is not a directory of the code package; "
-                "create it or leave working_dir empty",
-            )
-        for field, (rel, target) in volumes.items():
-            link = work / rel
-            # Each parent must be a real directory inside the work dir: a symlinked parent
-            # could redirect the volume outside it.
-            parent = link.parent
-            while parent != work:
-                if parent.is_symlink():
-                    raise Problem.invalid(field, f"{rel!r} goes through a link in the code package")
-                parent = parent.parent
-            if link.is_symlink() or link.exists():
-                raise Problem.invalid(
-                    field,
-                    f"{rel!r} already exists in the code package; the platform mounts its "
-                    "volume there, so choose a path the code does not contain",
-                )
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(os.path.relpath(target, link.parent))
-        capacity = {
-            "checkpoint_capacity_gb": spec.checkpoint_capacity_gb,
-            "model_capacity_gb": spec.model_capacity_gb,
-        }
-        (run_dir / "volumes" / "capacity.json").write_text(json.dumps(capacity))
+    def _members(self, package_id: str) -> tuple[list[str], list[str]]:
+        """The files and directories of a stored code package (recorded at upload)."""
+        data = json.loads((self.code_dir / f"{package_id}.members.json").read_text())
+        return data["files"], data["dirs"]
 
     # -- changing state ----------------------------------------------------------------------
 
@@ -567,6 +517,9 @@ class JobManager:
         package_id = new_id("code")
         self.code_dir.mkdir(parents=True, exist_ok=True)
         target = self.code_dir / f"{package_id}.archive"
+        members = self.code_dir / f"{package_id}.members.json"
+        listing = {"files": list(summary.file_paths), "dirs": list(summary.dir_paths)}
+        await asyncio.to_thread(members.write_text, json.dumps(listing))
         await asyncio.to_thread(shutil.move, upload, target)
         try:
             with self.db.session() as session:
@@ -590,6 +543,7 @@ class JobManager:
                 ).model_dump()
         except BaseException:
             target.unlink(missing_ok=True)
+            members.unlink(missing_ok=True)
             raise
 
     def upload_dir(self) -> Path:

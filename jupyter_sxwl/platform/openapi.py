@@ -130,6 +130,9 @@ def openapi_document(base: str = "/api/v1/") -> dict[str, Any]:
             "get": _op("a user's limit on accelerators and CPUs held at once"),
             "put": _op("set a user's limit (admin)", body="UserLimitIn"),
         },
+        "/admin/scheduler": {
+            "get": _op("pending and active jobs, the last admission cycle's duration (admin)")
+        },
         "/code-packages": {
             "post": {
                 **_op("upload a .tar.gz or .zip of code", 201, _ref("CodePackageOut")),

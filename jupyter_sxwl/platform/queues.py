@@ -119,7 +119,7 @@ class QueueManager:
             session.add(row)
             session.flush()
             out = self._out(session, row, identity)
-        self.dispatcher.wake()
+        self.dispatcher.invalidate()
         return out
 
     def update(self, identity: Identity, name: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -142,7 +142,7 @@ class QueueManager:
             if patch.description is not None:
                 row.description = patch.description
             out = self._out(session, row, identity)
-        self.dispatcher.wake()
+        self.dispatcher.invalidate()
         return out
 
     def delete(self, identity: Identity, name: str) -> None:
@@ -163,6 +163,20 @@ class QueueManager:
                     "stop them or wait until they finish before deleting it",
                 )
             session.delete(row)
+        self.dispatcher.invalidate()
+
+    def scheduler_status(self, identity: Identity) -> dict[str, Any]:
+        _require_admin(identity)
+        with self.db.session() as session:
+            counts = dict(
+                session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
+            )
+        return {
+            "pending": counts.get("Queued", 0),
+            "active": sum(counts.get(s, 0) for s in ACTIVE_STATUSES),
+            "last_cycle_ms": round(self.dispatcher.last_cycle_seconds * 1000, 2),
+            "cycles": self.dispatcher.cycles,
+        }
 
     # -- per-user limits ----------------------------------------------------------------------
 
@@ -190,5 +204,5 @@ class QueueManager:
             row.max_accelerators = spec.max_accelerators
             row.max_cpu = spec.max_cpu
             session.add(row)
-        self.dispatcher.wake()
+        self.dispatcher.invalidate()
         return self.get_limit(identity, username)

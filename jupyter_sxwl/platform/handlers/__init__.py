@@ -20,7 +20,7 @@ from .jobs import (
     JobUsageHandler,
 )
 from .meta import FlavoursHandler, InfoHandler, OpenAPIHandler
-from .queues import QueueHandler, QueuesHandler, UserLimitHandler
+from .queues import QueueHandler, QueuesHandler, SchedulerHandler, UserLimitHandler
 
 _ROUTES: list[tuple[str, type[PlatformHandler]]] = [
     (r"api/v1/?", InfoHandler),
@@ -30,6 +30,7 @@ _ROUTES: list[tuple[str, type[PlatformHandler]]] = [
     (r"api/v1/queues", QueuesHandler),
     (r"api/v1/queues/([^/]+)", QueueHandler),
     (r"api/v1/admin/users/([^/]+)/limits", UserLimitHandler),
+    (r"api/v1/admin/scheduler", SchedulerHandler),
     (r"api/v1/code-packages", CodePackagesHandler),
     (r"api/v1/jobs", JobsHandler),
     (r"api/v1/jobs/([^/]+)", JobHandler),

@@ -36,3 +36,10 @@ class UserLimitHandler(PlatformHandler):
         identity = self.identity()
         manager = self.platform.queue_manager
         self.write_json(manager.set_limit(identity, username, self.json_body()))
+
+
+class SchedulerHandler(PlatformHandler):
+    """Admins: how the scheduler is doing (pending and active jobs, last cycle's duration)."""
+
+    async def get(self) -> None:
+        self.write_json(self.platform.queue_manager.scheduler_status(self.identity()))
