@@ -21,7 +21,8 @@ def jobs_html(jobs: list[dict[str, Any]], show_owner: bool = False) -> str:
     headers = list(_COLUMNS)
     if show_owner:
         headers.insert(2, "OWNER")
-    head = "".join(f'<th style="text-align:left">{h}</th>' for h in headers)
+    pad = "padding:2px 14px 2px 0"
+    head = "".join(f'<th style="text-align:left;{pad}">{h}</th>' for h in headers)
     rows = []
     for job in jobs:
         cells = [
@@ -34,7 +35,7 @@ def jobs_html(jobs: list[dict[str, Any]], show_owner: bool = False) -> str:
         ]
         if show_owner:
             cells.insert(2, html.escape(str(job.get("owner", ""))))
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        rows.append("<tr>" + "".join(f'<td style="{pad}">{c}</td>' for c in cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
