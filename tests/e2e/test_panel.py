@@ -7,6 +7,7 @@ step are saved under test-output/screenshots/.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import shutil
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 from jupyter_core.paths import jupyter_path
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from tests.support import TEST_OUTPUT, Hub
 
@@ -79,37 +80,77 @@ def _shot(page: Page, name: str) -> Path:
     return path
 
 
-def test_submit_a_job_from_the_panel_and_see_it_succeed_with_its_log(hub: Hub, page: Page) -> None:
+def _require_labextension() -> None:
     if not _labextension_installed():
         pytest.fail(
             "the jupyter_sxwl labextension is not installed in this environment; "
             "run `make install` (it builds labextension/ and links it into the venv)"
         )
+
+
+def _open_panel(page: Page, hub: Hub, user: str) -> Locator:
+    """Log in as an ordinary user (the hub spawns their lab) and open the SXWL panel."""
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", hub.user_password)
+    page.click("[type=submit]")
+    page.wait_for_url(re.compile(rf"/user/{user}/lab"), timeout=120_000)
+    page.locator("#jp-main-dock-panel").wait_for(state="visible", timeout=120_000)
+
+    # The panel's icon in the left sidebar, with its title as the tooltip.
+    tab = page.locator('.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="sxwl-panel"]')
+    tab.wait_for(state="visible", timeout=60_000)
+    assert tab.get_attribute("title") == "AI platform"
+    panel = page.get_by_test_id("sxwl-panel")
+    # A restored layout may have it open already; a click would then close it.
+    if not panel.is_visible():
+        tab.click()
+    expect(panel).to_be_visible()
+    expect(panel.locator(".sxwl-header h2")).to_have_text("AI platform")
+    # The panel knows who is logged in, through the server extension and the platform.
+    expect(panel.get_by_test_id("sxwl-user")).to_have_text(user, timeout=30_000)
+    expect(panel.get_by_test_id("sxwl-job-list")).to_be_visible()
+    return panel
+
+
+def _wait_final(detail: Locator, timeout: float = 120) -> tuple[str, list[str]]:
+    """Wait until the detail view's status is final; return it and the statuses seen."""
+    status = detail.get_by_test_id("sxwl-job-status")
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while True:
+        current = status.get_attribute("data-status") if status.count() else None
+        if current and (not seen or seen[-1] != current):
+            seen.append(current)
+        if current in FINAL:
+            return current, seen
+        assert time.monotonic() < deadline, f"job not finished in {timeout:.0f} s: {seen}"
+        time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def _evidence_on_failure(page: Page, hub: Hub, user: str, name: str) -> Iterator[None]:
+    """Keep what the browser showed, and the hub's log with the lab's, if the block fails;
+    stop the user's lab in any case."""
+    try:
+        yield
+    except Exception:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        _shot(page, f"{name}-failure.png")
+        with contextlib.suppress(OSError):
+            shutil.copy(hub.log_path, SCREENSHOTS / f"{name}-failure-hub.log")
+        raise
+    finally:
+        hub.api("DELETE", f"users/{user}/server")
+
+
+def test_submit_a_job_from_the_panel_and_see_it_succeed_with_its_log(hub: Hub, page: Page) -> None:
+    _require_labextension()
     user = f"panel-{secrets.token_hex(3)}"
     job_name = f"hello-{secrets.token_hex(3)}"
 
-    try:
-        # --- log in as an ordinary user; the hub spawns the lab and redirects to it ---------
-        page.goto(f"{hub.url}/hub/login")
-        page.fill("input[name=username]", user)
-        page.fill("input[name=password]", hub.user_password)
-        page.click("[type=submit]")
-        page.wait_for_url(re.compile(rf"/user/{user}/lab"), timeout=120_000)
-        page.locator("#jp-main-dock-panel").wait_for(state="visible", timeout=120_000)
-
-        # --- open the SXWL panel from its icon in the left sidebar ------------------------
-        tab = page.locator('.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="sxwl-panel"]')
-        tab.wait_for(state="visible", timeout=60_000)
-        assert tab.get_attribute("title") == "AI platform"
-        panel = page.get_by_test_id("sxwl-panel")
-        # A restored layout may have it open already; a click would then close it.
-        if not panel.is_visible():
-            tab.click()
-        expect(panel).to_be_visible()
-        expect(panel.locator(".sxwl-header h2")).to_have_text("AI platform")
-        # The panel knows who is logged in, through the server extension and the platform.
-        expect(panel.get_by_test_id("sxwl-user")).to_have_text(user, timeout=30_000)
-        expect(panel.get_by_test_id("sxwl-job-list")).to_be_visible()
+    with _evidence_on_failure(page, hub, user, "panel"):
+        panel = _open_panel(page, hub, user)
         _shot(page, "panel-01-opened.png")
 
         # --- the submit form: an empty submit names the missing fields --------------------
@@ -130,22 +171,12 @@ def test_submit_a_job_from_the_panel_and_see_it_succeed_with_its_log(hub: Hub, p
         panel.get_by_test_id("sxwl-submit-button").click()
 
         # --- the job's detail: status reaches Succeeded, the log shows the line -----------
-        detail = panel.get_by_test_id("sxwl-job-detail")
+        detail = panel.locator('[data-testid="sxwl-job-detail"][data-job-id]')
         expect(detail).to_be_visible(timeout=30_000)
         job_id = detail.get_attribute("data-job-id")
         assert job_id and job_id.startswith("job-"), job_id
-        status = detail.get_by_test_id("sxwl-job-status")
         log_view = detail.get_by_test_id("sxwl-log-view")
-        deadline = time.monotonic() + 120
-        seen = []
-        while True:
-            current = status.get_attribute("data-status") if status.count() else None
-            if current and (not seen or seen[-1] != current):
-                seen.append(current)
-            if current in FINAL:
-                break
-            assert time.monotonic() < deadline, f"job {job_id} not finished in 120 s: {seen}"
-            time.sleep(0.5)
+        current, seen = _wait_final(detail)
         assert current == "Succeeded", (
             f"job {job_id} ended {current} (statuses seen: {seen}); log:\n{log_view.inner_text()}"
         )
@@ -183,11 +214,59 @@ def test_submit_a_job_from_the_panel_and_see_it_succeed_with_its_log(hub: Hub, p
         job = answer.json()
         assert (job["name"], job["owner"], job["status"]) == (job_name, user, "Succeeded")
         assert job["command"] == COMMAND
-    except Exception:
-        # Keep what the browser showed, and the hub's log with the lab's, for the report.
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        _shot(page, "panel-failure.png")
-        shutil.copy(hub.log_path, SCREENSHOTS / "panel-failure-hub.log")
-        raise
-    finally:
-        hub.api("DELETE", f"users/{user}/server")
+
+
+TRAIN_PY = """\
+import os, pathlib
+out = pathlib.Path(os.environ["SXWL_MODEL_DIR"])
+out.mkdir(parents=True, exist_ok=True)
+(out / "model.txt").write_text("weights of " + os.environ["RUN_NAME"])
+print("saved model to", out, flush=True)
+"""
+
+
+def test_code_directory_env_and_artifact_download_from_the_panel(hub: Hub, page: Page) -> None:
+    """A folder of the lab becomes the job's code (through the server extension), the env
+    lines reach the process, and the saved model downloads from the artifacts list."""
+    _require_labextension()
+    user = f"panel-{secrets.token_hex(3)}"
+    job_name = f"train-{secrets.token_hex(3)}"
+
+    with _evidence_on_failure(page, hub, user, "panel-artifacts"):
+        panel = _open_panel(page, hub, user)
+
+        # Put proj/train.py into the lab through Jupyter's contents API, as the browser would.
+        xsrf = next(c["value"] for c in page.context.cookies() if c["name"] == "_xsrf")
+        contents = f"{hub.url}/user/{user}/api/contents"
+        headers = {"X-XSRFToken": xsrf}
+        made = page.request.put(f"{contents}/proj", data={"type": "directory"}, headers=headers)
+        assert made.ok, made.text()
+        made = page.request.put(
+            f"{contents}/proj/train.py",
+            data={"type": "file", "format": "text", "content": TRAIN_PY},
+            headers=headers,
+        )
+        assert made.ok, made.text()
+
+        panel.get_by_test_id("sxwl-new-job").click()
+        panel.get_by_test_id("sxwl-submit-name").fill(job_name)
+        panel.get_by_test_id("sxwl-submit-command").fill("python train.py")
+        panel.get_by_test_id("sxwl-submit-code_dir").fill("proj")
+        panel.get_by_test_id("sxwl-submit-env").fill(f"RUN_NAME={job_name}")
+        panel.get_by_test_id("sxwl-submit-button").click()
+
+        detail = panel.locator('[data-testid="sxwl-job-detail"][data-job-id]')
+        expect(detail).to_be_visible(timeout=30_000)
+        current, seen = _wait_final(detail)
+        log_view = detail.get_by_test_id("sxwl-log-view")
+        assert current == "Succeeded", f"ended {current} ({seen}); log:\n{log_view.inner_text()}"
+        expect(log_view).to_contain_text("saved model to", timeout=30_000)
+
+        link = detail.locator('[data-testid="sxwl-artifact"][data-path="model.txt"]')
+        expect(link).to_be_visible(timeout=30_000)
+        _shot(page, "panel-05-artifacts.png")
+        with page.expect_download() as download_info:
+            link.click()
+        download = download_info.value
+        assert download.suggested_filename == "model.txt"
+        assert Path(download.path()).read_text() == f"weights of {job_name}"

@@ -172,7 +172,11 @@ export function JobDetail(props: IJobDetailProps): JSX.Element {
 
   if (!job) {
     return (
-      <div className="sxwl-job-detail" data-testid="sxwl-job-detail">
+      <div
+        className="sxwl-job-detail"
+        data-testid="sxwl-job-detail"
+        data-job-id={props.jobId}
+      >
         {head}
         {error ? (
           <div className="sxwl-error-banner">{error}</div>
