@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import Hub
+from tests.support import Hub, free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,21 +58,29 @@ print("done", flush=True)
 """
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without any platform connection, and able to import
+    jupyter_sxwl from a source checkout as well as from an installed wheel."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SXWL_", "JUPYTERHUB_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
 class Sxwl:
     """Runs ``sxwl`` as a user would: a new process, the token in the environment."""
 
-    def __init__(self, hub: Hub, token: str, cwd: Path) -> None:
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("SXWL_", "JUPYTERHUB_"))},
-            "SXWL_URL": hub.platform_url,
-            "SXWL_TOKEN": token,
-            # Importable from a source checkout as well as from an installed wheel.
-            "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
-            ),
-            "XDG_CONFIG_HOME": str(cwd / ".config"),
-        }
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env = env
         self.cwd = cwd
+
+    @classmethod
+    def for_hub(cls, hub: Hub, token: str, cwd: Path) -> Sxwl:
+        """``sxwl`` for the user of ``token`` on ``hub``, with its own config folder."""
+        return cls(
+            {**clean_env(), "SXWL_URL": hub.platform_url, "SXWL_TOKEN": token,
+             "XDG_CONFIG_HOME": str(cwd / ".config")},
+            cwd,
+        )  # fmt: skip
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run ``sxwl ARGS`` and return the finished process, whatever its exit status."""
@@ -125,7 +133,7 @@ def submitted_id(output: str) -> str:
 
 @pytest.fixture
 def alice(hub: Hub, tmp_path: Path) -> Sxwl:
-    return Sxwl(hub, hub.token_for("alice"), tmp_path)
+    return Sxwl.for_hub(hub, hub.token_for("alice"), tmp_path)
 
 
 def test_ddp_job_from_submit_to_download(alice: Sxwl, tmp_path: Path) -> None:
@@ -231,20 +239,20 @@ def test_bad_input_prints_the_platforms_message_and_exits_2(
     err = alice.sh("submit single --no-code --checkpoint-path ../../etc -- true", expect=2)
     assert "checkpoint_path" in err
 
-    bob = Sxwl(hub, hub.token_for("bob"), tmp_path)
+    bob = Sxwl.for_hub(hub, hub.token_for("bob"), tmp_path)
     job_id = submitted_id(alice("submit", "single", "--no-code", "--", "true"))
     for command in (["job", job_id], ["stop", job_id], ["delete", job_id], ["logs", job_id]):
         assert bob(*command, expect=2).startswith("error: ")
     alice.wait_for(job_id, {"Succeeded"})
 
-    stranger = Sxwl(hub, "not-a-token", tmp_path)
+    stranger = Sxwl.for_hub(hub, "not-a-token", tmp_path)
     err = stranger("jobs", expect=2)
     assert err.startswith("error: ") and "token" in err
 
 
 def test_login_saves_the_connection_for_later_commands(hub: Hub, tmp_path: Path) -> None:
     token = hub.token_for("carol")
-    bare = Sxwl(hub, token, tmp_path)
+    bare = Sxwl.for_hub(hub, token, tmp_path)
     for key in ("SXWL_URL", "SXWL_TOKEN"):
         bare.env.pop(key)
     bare.env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
@@ -279,10 +287,51 @@ def test_admin_changes_the_priority_of_a_queued_job(hub: Hub, alice: Sxwl, tmp_p
         assert "Queued" in row and job["wait_reason"][:20] in row
 
         assert alice("priority", waiting, "high", expect=2).startswith("error: ")
-        admin = Sxwl(hub, hub.token_for("admin", admin=True), tmp_path)
+        admin = Sxwl.for_hub(hub, hub.token_for("admin", admin=True), tmp_path)
         assert waiting in admin("jobs", "--all")
         admin("priority", waiting, "high")
         assert alice.job(waiting)["priority"] == "high"
     finally:
         alice("delete", blocker)
     alice.wait_for(waiting, {"Succeeded"})
+
+
+def test_without_a_hub_the_cli_finds_the_local_jupyter_server(tmp_path: Path) -> None:
+    """Plain ``jupyter server`` with the extension hosts the platform; its runtime file is
+    what the CLI (and SDK) find when nothing else is configured."""
+    runtime = tmp_path / "runtime"
+    env = {
+        **clean_env(),
+        "JUPYTER_RUNTIME_DIR": str(runtime),
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / ".config"),
+    }
+    with open(tmp_path / "server.log", "wb") as log:
+        server = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root"),
+                f"--port={free_port()}",
+                f"--ServerApp.root_dir={tmp_path}",
+                '--ServerApp.jpserver_extensions={"jupyter_sxwl": True}',
+            ],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(runtime.glob("jupyter_sxwl-*.json")):
+            assert server.poll() is None, (tmp_path / "server.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+            time.sleep(0.2)
+        local = Sxwl(env, tmp_path)
+        info = local("info")
+        assert "/sxwl/api/v1/" in info and "(admin)" in info
+        out = local("submit", "single", "--no-code", "--wait", "--", "echo local")
+        assert "Succeeded" in out.splitlines()[-1]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
