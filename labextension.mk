@@ -20,7 +20,11 @@ ifneq ($(wildcard .venv/bin/jupyter-builder),)
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 endif
 
-NODE_STAMP := node_modules/.stamp-lock
+# The stamp is named after the content of package.json and the lock, not their times: an
+# `npm install` (as hatch-jupyter-builder runs it) rewrites an unchanged lock, which must not
+# cost a reinstall.
+LOCK_HASH := $(shell cat package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
+NODE_STAMP := node_modules/.stamp-$(LOCK_HASH)
 LABEXT_OUT := jupyter_sxwl/labextension/package.json
 LABEXT_INPUTS := package.json labextension/tsconfig.json \
 	$(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null)
@@ -31,9 +35,10 @@ build: $(LABEXT_OUT)
 .PHONY: node-packages
 node-packages: $(NODE_STAMP)
 
-$(NODE_STAMP): package.json package-lock.json
+$(NODE_STAMP):
 	@echo "labextension: npm ci (node packages from package-lock.json)"
 	@$(NPM) ci --no-audit --no-fund --loglevel=error
+	@rm -f node_modules/.stamp-*
 	@touch $@
 
 $(LABEXT_OUT): $(NODE_STAMP) $(LABEXT_INPUTS)
