@@ -54,39 +54,63 @@ def _safe_member(name: str) -> str | None:
     return norm
 
 
-def _members(data: BinaryIO, fmt: str) -> Iterator[tuple[str, bool, int, BinaryIO | None]]:
-    """(path, is_dir, size, reader) per member; raises for links and special files."""
+@dataclass(frozen=True)
+class _Member:
+    path: str  # normalised, relative
+    kind: str  # "file" | "dir" | "link"
+    size: int = 0
+    reader: BinaryIO | None = None
+    link: str = ""  # a link's target, relative to the link's directory
+    executable: bool = False
+
+
+def _check_link(path: str, target: str) -> str:
+    """A link may point only inside the package, by a relative path."""
+    if not target or target.startswith("/") or "\\" in target:
+        raise ArchiveError(
+            f"member {path!r} is a link to {target!r}; only relative links inside the code "
+            "package are allowed"
+        )
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+    if resolved == ".." or resolved.startswith("../"):
+        raise ArchiveError(f"member {path!r} is a link leading outside the code package")
+    return target
+
+
+def _members(data: BinaryIO, fmt: str) -> Iterator[_Member]:
+    """Every member of the archive; raises for hard links, devices and escaping paths."""
     if fmt == "tar.gz":
         with tarfile.open(fileobj=data, mode="r:gz") as tar:
             for info in tar:
                 path = _safe_member(info.name)
-                if info.issym() or info.islnk():
+                if info.islnk() or not (info.isfile() or info.isdir() or info.issym()):
                     raise ArchiveError(
-                        f"member {info.name!r} is a link; links are not allowed in code packages"
+                        f"member {info.name!r} is not a regular file, directory or symbolic link"
                     )
-                if not (info.isfile() or info.isdir()):
-                    raise ArchiveError(f"member {info.name!r} is not a regular file or directory")
                 if path is None:
                     continue
-                reader = tar.extractfile(info) if info.isfile() else None
-                yield path, info.isdir(), info.size, reader
+                if info.issym():
+                    yield _Member(path, "link", link=_check_link(path, info.linkname))
+                elif info.isdir():
+                    yield _Member(path, "dir")
+                else:
+                    executable = bool(info.mode & 0o111)
+                    yield _Member(path, "file", info.size, tar.extractfile(info), "", executable)
     else:
         with zipfile.ZipFile(data) as zf:
             for zinfo in zf.infolist():
                 path = _safe_member(zinfo.filename)
-                mode = zinfo.external_attr >> 16
-                if stat.S_ISLNK(mode):
-                    raise ArchiveError(
-                        f"member {zinfo.filename!r} is a link; "
-                        "links are not allowed in code packages"
-                    )
                 if path is None:
                     continue
-                if zinfo.is_dir():
-                    yield path, True, 0, None
+                if stat.S_ISLNK(zinfo.external_attr >> 16):
+                    target = zf.read(zinfo).decode("utf-8", "replace")
+                    yield _Member(path, "link", link=_check_link(path, target))
+                elif zinfo.is_dir():
+                    yield _Member(path, "dir")
                 else:
+                    executable = bool((zinfo.external_attr >> 16) & 0o111)
                     with zf.open(zinfo) as reader:
-                        yield path, False, zinfo.file_size, reader  # type: ignore[misc]
+                        yield _Member(path, "file", zinfo.file_size, reader, "", executable)  # type: ignore[arg-type]
 
 
 def inspect_archive(path: Path, max_bytes: int, max_files: int) -> ArchiveSummary:
@@ -103,13 +127,14 @@ def inspect_archive(path: Path, max_bytes: int, max_files: int) -> ArchiveSummar
         file_paths: list[str] = []
         dir_paths: list[str] = []
         try:
-            for name, is_dir, member_size, _reader in _members(f, fmt):
-                if is_dir:
-                    dir_paths.append(name)
+            for member in _members(f, fmt):
+                if member.kind == "dir":
+                    dir_paths.append(member.path)
                     continue
-                file_paths.append(name)
+                # A link counts as a file: nothing may be placed through it.
+                file_paths.append(member.path)
                 files += 1
-                size += member_size
+                size += member.size
                 if files > max_files:
                     raise ArchiveError(
                         f"has more than {max_files} files; leave data and caches out of the code"
@@ -131,22 +156,41 @@ def inspect_archive(path: Path, max_bytes: int, max_files: int) -> ArchiveSummar
     )
 
 
+def _inside(root: Path, target: Path) -> bool:
+    return target == root or root in target.parents
+
+
 def unpack_archive(path: Path, dest: Path) -> None:
-    """Unpack a checked archive into ``dest`` (created), never writing outside it."""
+    """Unpack a checked archive into ``dest`` (created), never writing outside it.
+
+    Each write is checked against the real file system as it is at that moment, so a chain
+    of links cannot lead a later member outside; at the end every link is resolved once more
+    and the unpacking fails if any of them ends outside ``dest``.
+    """
     dest.mkdir(parents=True, exist_ok=True)
     root = dest.resolve()
+    links: list[Path] = []
     with path.open("rb") as f:
         fmt = _sniff(f.read(4))
         f.seek(0)
-        for name, is_dir, _size, reader in _members(f, fmt):
-            target = (root / name).resolve()
-            if target != root and root not in target.parents:
-                raise ArchiveError(f"member {name!r} points outside the archive")
-            if is_dir:
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            assert reader is not None
-            with target.open("wb") as out:
-                shutil.copyfileobj(reader, out, 1 << 20)
-            os.chmod(target, 0o644)
+        for member in _members(f, fmt):
+            place = root / member.path
+            if not _inside(root, place.parent.resolve()):
+                raise ArchiveError(f"member {member.path!r} points outside the archive")
+            if member.kind == "dir":
+                place.mkdir(parents=True, exist_ok=True)
+            elif member.kind == "link":
+                place.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(member.link, place)
+                links.append(place)
+            else:
+                if place.is_symlink():
+                    raise ArchiveError(f"member {member.path!r} would be written through a link")
+                place.parent.mkdir(parents=True, exist_ok=True)
+                assert member.reader is not None
+                with place.open("wb") as out:
+                    shutil.copyfileobj(member.reader, out, 1 << 20)
+                os.chmod(place, 0o755 if member.executable else 0o644)
+    for link in links:
+        if not _inside(root, link.resolve()):
+            raise ArchiveError(f"member {link.relative_to(root)} is a link leading outside")
