@@ -8,6 +8,7 @@ commands must then report both extensions enabled and OK.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import subprocess
@@ -106,6 +107,15 @@ def test_wheel_carries_labextension_install_json_and_server_config(wheel: Path) 
         assert not [n for n in names if "node_modules" in n]
 
 
+def _installed_here() -> str | None:
+    """Where the test environment's own jupyter_sxwl distribution lives (None: not there)."""
+    try:
+        dist = importlib.metadata.distribution("jupyter_sxwl")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return str(dist.locate_file(""))
+
+
 @pytest.fixture(scope="module")
 def installed_env(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Install the wheel into a fresh prefix and return the environment that runs from it.
@@ -116,6 +126,7 @@ def installed_env(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     its labextension link and its server config stay invisible. So only the wheel's files
     can make the listings below say "OK".
     """
+    before = _installed_here()
     root = tmp_path_factory.mktemp("prefix")
     venv = root / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], timeout=120)
@@ -135,6 +146,10 @@ def installed_env(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
             "--no-deps",
             "--no-compile",
             "--disable-pip-version-check",
+            # Without it pip "upgrades" the test environment's own jupyter_sxwl: it
+            # uninstalls that one (e.g. the developer's editable install) before writing
+            # the new copy into the prefix.
+            "--ignore-installed",
             "--prefix",
             str(venv),
             str(wheel),
@@ -143,6 +158,7 @@ def installed_env(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     )
     assert (venv / LABEXT_DATA / "package.json").is_file()
     assert (venv / SERVER_CONFIG).is_file()
+    assert _installed_here() == before, "installing into the prefix changed the test environment"
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "PYTHON"))}
     empty = root / "empty"

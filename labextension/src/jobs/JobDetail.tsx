@@ -19,7 +19,7 @@ import {
 } from '../api';
 import { SxwlContext } from '../context';
 import { formatBytes, formatDuration, formatTime } from '../format';
-import { usePolling } from '../hooks';
+import { isShown, usePolling } from '../hooks';
 import { LogViewer } from './LogViewer';
 import { StatusBadge } from './StatusBadge';
 
@@ -45,7 +45,14 @@ export function JobDetail(props: IJobDetailProps): JSX.Element {
   // Artifacts are listed once per finished attempt, not on every tick.
   const artifactsFor = React.useRef<string>('');
 
+  const root = React.useRef<HTMLDivElement>(null);
+
   const refresh = async (): Promise<void> => {
+    // A collapsed panel or a background tab keeps its widgets: don't poll for
+    // them (the first load always happens).
+    if (job !== null && !isShown(root.current)) {
+      return;
+    }
     let current: IJob;
     try {
       current = await getJob(props.jobId);
@@ -196,6 +203,7 @@ export function JobDetail(props: IJobDetailProps): JSX.Element {
       className="sxwl-job-detail"
       data-testid="sxwl-job-detail"
       data-job-id={job.id}
+      ref={root}
     >
       {head}
       {error && (

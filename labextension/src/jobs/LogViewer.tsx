@@ -3,7 +3,7 @@ import * as React from 'react';
 
 import { ApiError, ILogSearch, readLog, searchLog } from '../api';
 import { SxwlContext } from '../context';
-import { usePolling } from '../hooks';
+import { isShown, usePolling } from '../hooks';
 
 /** Keep at most this many characters on screen; older text is dropped. */
 const MAX_CHARS = 2_000_000;
@@ -61,6 +61,11 @@ export function LogViewer(props: ILogViewerProps): JSX.Element {
   }, [props.running]);
 
   const read = async (): Promise<void> => {
+    // Nothing to follow while the log is out of sight (collapsed section,
+    // collapsed panel, background tab); reading resumes where it stopped.
+    if (!isShown(pre.current)) {
+      return;
+    }
     const gen = generation.current;
     try {
       const chunk = await readLog(props.jobId, offset.current, attempt);
