@@ -407,8 +407,9 @@ class JobManager:
                     or (job.status == "Queued" and n != job.attempt)
                 )
             if done:
-                tail = await self.backend.read_log(run_dir, n, offset)
-                if tail:
+                # The backend hands out the log in bounded chunks: drain what is left.
+                while tail := await self.backend.read_log(run_dir, n, offset):
+                    offset += len(tail)
                     yield tail
                 return
             await asyncio.sleep(0.5)
