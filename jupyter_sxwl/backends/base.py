@@ -12,9 +12,13 @@ Layout of a job's run directory (prepared by the platform before ``launch``)::
     <run_dir>/volumes/checkpoint/        kept across restarts only when resuming
     <run_dir>/volumes/model/             the saved model files (artifacts)
     <run_dir>/attempts/<n>/              one folder per attempt, written by the backend:
+        request.json                     the LaunchRequest of the attempt
         log.txt                          combined stdout/stderr of every process
-        status.json                      the attempt's state (see ``RunState``)
+        status.json                      the attempt's state (see ``RunState``), plus the
+                                         supervisor's pid and create time and the processes
         usage.jsonl                      hardware samples, one JSON object a line
+        launcher.log                     the local supervisor's own output
+        stop.json, ranks/<rank>.json     local backend: stop request, per-rank exit records
     <run_dir>/metrics.jsonl              training metrics the user's code appends (optional)
 """
 
