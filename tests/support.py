@@ -366,12 +366,14 @@ class Hub:
         return self.platform_log_path.read_text(errors="replace")
 
 
-def _stop_tree(proc: subprocess.Popen[bytes], timeout: float = 60) -> list[str]:
+def _stop_tree(proc: subprocess.Popen[bytes], timeout: float = 90) -> list[str]:
     """Stop a process started by :func:`start_hub` and everything below it.
 
     SIGTERM reaches the subreaper, which shuts the hub down cleanly and then stops anything the
-    hub left. Whatever still lives after that (it should be nothing) is killed here and
-    returned, described, so the caller can report the leak.
+    hub left. The timeout exceeds the 60 s JupyterHub itself may take (30 s after SIGINT and
+    30 s after SIGTERM) before it SIGKILLs a service that does not exit. Whatever still lives
+    after that (it should be nothing) is killed here and returned, described, so the caller can
+    report the leak.
     """
     try:
         known = psutil.Process(proc.pid).children(recursive=True)
@@ -408,8 +410,10 @@ def start_hub(
     ``platform_args`` are extra command-line arguments for the platform (e.g.
     ``--SxwlPlatform.db_url=postgresql+psycopg://…``); ``platform_config_text`` replaces
     hub_config/platform_config.py (it can read ``os.environ["SXWL_STATE_DIR"]``); ``env``
-    adds environment variables for the hub (and so the platform). Waits until the hub API
-    answers and the platform answers ``info`` through the proxy, at most ``timeout`` seconds.
+    adds environment variables for the hub process (JupyterHub passes only PATH, PYTHONPATH,
+    LANG and the like on to the platform and labs: set platform options through the first two).
+    Waits until the hub API answers and the platform answers ``info`` through the proxy, at most
+    ``timeout`` seconds.
     """
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
     out_dir = _output_dir("hubs", name)
