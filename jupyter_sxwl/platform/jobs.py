@@ -43,6 +43,18 @@ from .payloads import (
 from .rundir import check_layout
 
 LOG_SEARCH_LIMIT = 1000
+_DERIVED_FIELDS = {
+    "env",
+    "message",
+    "created_at",
+    "admitted_at",
+    "started_at",
+    "finished_at",
+    "duration_seconds",
+    "queue_position",
+    "wait_reason",
+}
+_STORED_FIELDS = [name for name in JobOut.model_fields if name not in _DERIVED_FIELDS]
 
 
 def new_id(prefix: str) -> str:
@@ -94,38 +106,17 @@ class JobManager:
         waiting = self.dispatcher.waiting.get(job.id) if job.status == "Queued" else None
         end = job.finished_at or (utcnow() if job.started_at else None)
         duration = (end - job.started_at).total_seconds() if job.started_at and end else None
+        # Every stored column the API shows is copied as is; the rest is derived here.
+        fields = {name: getattr(job, name) for name in _STORED_FIELDS}
         out = JobOut(
-            id=job.id,
-            name=job.name,
-            owner=job.owner,
-            status=job.status,  # type: ignore[arg-type]
-            queue=job.queue,
-            priority=job.priority,  # type: ignore[arg-type]
-            flavour=job.flavour,
-            job_type=job.job_type,  # type: ignore[arg-type]
-            nodes=job.nodes,
-            procs_per_node=job.procs_per_node,
-            accelerators_per_node=job.accelerators_per_node,
-            cpu_per_node=job.cpu_per_node,
-            memory_gb_per_node=job.memory_gb_per_node,
-            command=job.command,
-            working_dir=job.working_dir,
+            **fields,
             env=job.env or {},
-            image=job.image,
-            code_package=job.code_package,
-            checkpoint_path=job.checkpoint_path,
-            checkpoint_capacity_gb=job.checkpoint_capacity_gb,
-            model_path=job.model_path,
-            model_capacity_gb=job.model_capacity_gb,
-            max_run_minutes=job.max_run_minutes,
-            attempt=job.attempt,
+            message=job.message or "",
             created_at=iso(job.created_at) or "",
             admitted_at=iso(job.admitted_at),
             started_at=iso(job.started_at),
             finished_at=iso(job.finished_at),
             duration_seconds=None if duration is None else round(max(duration, 0.0), 1),
-            exit_code=job.exit_code,
-            message=job.message or "",
             queue_position=waiting.position if waiting else None,
             wait_reason=(
                 waiting.reason
