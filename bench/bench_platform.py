@@ -24,7 +24,7 @@ from typing import Any
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.support import start_hub  # noqa: E402
+from tests.support import start_hub
 
 CONFIG = """
 import os
@@ -120,7 +120,8 @@ def main() -> None:
         print(f"  submits/s vs no-op GET/s: {submits / baseline:.2f}   (target >= 200 submits/s)")
 
         print(
-            f"\n2. admission cycle with {args.jobs} pending (the platform's own timer, SQL included)"
+            f"\n2. admission cycle with {args.jobs} pending "
+            "(the platform's own timer, SQL included)"
         )
         cycles = []
         for _ in range(7):
@@ -148,14 +149,16 @@ def main() -> None:
         started = time.perf_counter()
         admit(pending, [], flavours, {"default": QueueSpec("default")}, {}, UserLimit())
         print(
-            f"  baseline: the pure admission decision alone: {(time.perf_counter() - started) * 1000:.1f} ms"
+            "  baseline: the pure admission decision alone: "
+            f"{(time.perf_counter() - started) * 1000:.1f} ms"
         )
 
         print("\n3. submit-to-running of a local job")
         started = time.perf_counter()
         subprocess.run([sys.executable, "-c", "pass"], check=True)
         print(
-            f"  baseline: starting a bare python process: {(time.perf_counter() - started) * 1000:.0f} ms"
+            "  baseline: starting a bare python process: "
+            f"{(time.perf_counter() - started) * 1000:.0f} ms"
         )
         latencies = []
         for n in range(5):

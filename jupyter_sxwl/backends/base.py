@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 
-class JobType(str, enum.Enum):
+class JobType(enum.StrEnum):
     """How the user's command is launched."""
 
     single = "single"  # one process
@@ -39,7 +39,7 @@ class JobType(str, enum.Enum):
     deepspeed = "deepspeed"  # a PyTorch job whose ranks run under the DeepSpeed launcher env
 
 
-class RunPhase(str, enum.Enum):
+class RunPhase(enum.StrEnum):
     """What a backend knows about one attempt."""
 
     starting = "starting"

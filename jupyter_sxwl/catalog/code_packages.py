@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 
 class ArchiveError(ValueError):
@@ -59,7 +59,7 @@ class _Member:
     path: str  # normalised, relative
     kind: str  # "file" | "dir" | "link"
     size: int = 0
-    reader: BinaryIO | None = None
+    reader: IO[bytes] | None = None
     link: str = ""  # a link's target, relative to the link's directory
     executable: bool = False
 
@@ -77,7 +77,7 @@ def _check_link(path: str, target: str) -> str:
     return target
 
 
-def _members(data: BinaryIO, fmt: str) -> Iterator[_Member]:
+def _members(data: IO[bytes], fmt: str) -> Iterator[_Member]:
     """Every member of the archive; raises for hard links, devices and escaping paths."""
     if fmt == "tar.gz":
         with tarfile.open(fileobj=data, mode="r:gz") as tar:
@@ -110,7 +110,7 @@ def _members(data: BinaryIO, fmt: str) -> Iterator[_Member]:
                 else:
                     executable = bool((zinfo.external_attr >> 16) & 0o111)
                     with zf.open(zinfo) as reader:
-                        yield _Member(path, "file", zinfo.file_size, reader, "", executable)  # type: ignore[arg-type]
+                        yield _Member(path, "file", zinfo.file_size, reader, "", executable)
 
 
 def inspect_archive(path: Path, max_bytes: int, max_files: int) -> ArchiveSummary:

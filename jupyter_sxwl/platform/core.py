@@ -142,7 +142,7 @@ class SxwlPlatform(LoggingConfigurable):
         self.catalogue = catalogue_from_config(self.flavours)
         self.default_limit = user_limit_from_json(self.default_user_limit)
         self.db = open_database(self.db_url)
-        backend = self.backend_class(parent=self)
+        backend: Any = self.backend_class(parent=self)  # type: ignore[operator]
         self.backend = backend
         self.dispatcher = Dispatcher(
             self.db,

@@ -14,7 +14,7 @@ import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -136,7 +136,7 @@ class JobManager:
         with self.db.session() as session:
             return self.to_out(self._job(session, identity, job_id))
 
-    def list(
+    def list_jobs(
         self,
         identity: Identity,
         status: str | None = None,
@@ -378,7 +378,7 @@ class JobManager:
 
     async def follow_log(
         self, identity: Identity, job_id: str, attempt: int | None, offset: int
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Yield log bytes as they are written until the attempt ends."""
         with self.db.session() as session:
             job, n = self._attempt(session, identity, job_id, attempt)
@@ -390,12 +390,12 @@ class JobManager:
                 yield data
                 continue
             with self.db.session() as session:
-                job = session.scalar(select(Job).where(Job.id == job_id))
+                latest = session.scalar(select(Job).where(Job.id == job_id))
                 done = (
-                    job is None
-                    or job.attempt != current
-                    or job.status in FINAL_STATUSES
-                    or (job.status == "Queued" and n != job.attempt)
+                    latest is None
+                    or latest.attempt != current
+                    or latest.status in FINAL_STATUSES
+                    or (latest.status == "Queued" and n != latest.attempt)
                 )
             if done:
                 # The backend hands out the log in bounded chunks: drain what is left.
@@ -467,7 +467,7 @@ class JobManager:
         root = self._model_dir(identity, job_id)
 
         def walk() -> list[dict[str, Any]]:
-            items = []
+            items: list[dict[str, Any]] = []
             if not root.is_dir():
                 return items
             for dirpath, dirnames, filenames in os.walk(root):

@@ -64,6 +64,7 @@ class SxwlServerExtension(ExtensionApp):
         return "hub" if self.platform_url and self.hub_token else "local"
 
     def initialize_settings(self) -> None:
+        assert self.serverapp is not None
         settings: dict[str, Any] = {"sxwl_mode": self.effective_mode}
         if self.effective_mode == "hub":
             settings.update(
@@ -102,6 +103,7 @@ class SxwlServerExtension(ExtensionApp):
 
     def _write_runtime_file(self) -> None:
         """Tell kernels of this server where the in-process platform is (for the SDK)."""
+        assert self.serverapp is not None
         runtime = Path(jupyter_runtime_dir())
         runtime.mkdir(parents=True, exist_ok=True)
         path = runtime / f"jupyter_sxwl-{os.getpid()}.json"

@@ -114,13 +114,13 @@ class ForwardHandler(SxwlAPIHandler):
             request_timeout=24 * 3600 if follow else 600,
             allow_nonstandard_methods=True,
         )
+        error: Any = None
         try:
             response = await AsyncHTTPClient().fetch(request, raise_error=False)
+            if response.code == 599:
+                error = response.error
         except (HTTPClientError, OSError) as e:
-            response = None
-            error: Any = e
-        else:
-            error = response.error if response.code == 599 else None
+            error = e
         if error is not None and not started:
             raise Problem(502, f"the platform service is not reachable: {error}")
         self.finish()

@@ -22,7 +22,7 @@ class JobsHandler(PlatformHandler):
         if not 1 <= limit <= 5000:
             raise Problem.invalid("limit", "must be between 1 and 5000")
         self.write_json(
-            self.platform.jobs.list(
+            self.platform.jobs.list_jobs(
                 identity,
                 status=self.get_argument("status", None),  # type: ignore[attr-defined]
                 q=self.get_argument("q", None),  # type: ignore[attr-defined]
