@@ -13,22 +13,15 @@ also start its own instance with different settings.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from typing import Any
 
 import pytest
 
-from tests.support import TEST_OUTPUT, Hub, PostgresServer, free_port, start_hub, start_postgres
+from tests.support import Hub, PostgresServer, free_port, start_hub, start_postgres
 
 __all__ = ["free_port"]  # `from tests.conftest import free_port` keeps working
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    # Servers' logs of the previous run would be mistaken for this run's.
-    for kind in ("hubs", "postgres"):
-        shutil.rmtree(TEST_OUTPUT / kind, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

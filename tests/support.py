@@ -79,7 +79,12 @@ def tail(path: Path, lines: int = 80) -> str:
 
 
 def _output_dir(kind: str, name: str) -> Path:
-    """A fresh folder under test-output/<kind>/ for one server's logs."""
+    """A fresh folder under test-output/<kind>/ for one server's logs.
+
+    Never reused or cleaned here: several pytest sessions may share a checkout (a developer's
+    run beside a benchmark), so a later one gets ``name-2``, ``name-3``…; ``make clean`` empties
+    test-output/.
+    """
     base = TEST_OUTPUT / kind
     base.mkdir(parents=True, exist_ok=True)
     for n in itertools.count(1):
