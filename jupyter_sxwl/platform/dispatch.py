@@ -146,7 +146,11 @@ class Dispatcher:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
+    _closing = False
+
     async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -167,7 +171,7 @@ class Dispatcher:
 
     async def _run(self) -> None:
         last_full = 0.0
-        while True:
+        while not self._closing:
             # Cleared before the cycle: a wake that arrives during it triggers the next one.
             self._wake.clear()
             try:
@@ -187,8 +191,11 @@ class Dispatcher:
             await asyncio.sleep(max(0.02, 2 * self.last_cycle_seconds))
             # Poll quickly while something is starting so submit-to-running stays short.
             delay = self.interval / 4 if self._has_starting else self.interval
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the cancel
+            # that close() sends, and the loop would never end.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     _has_starting = False
 
