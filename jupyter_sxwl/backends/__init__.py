@@ -1,1 +1,1 @@
-
+"""Where admitted work runs: the Backend protocol and its implementations."""

@@ -1,1 +1,1 @@
-
+"""The platform service: REST API, jobs, queues, the dispatcher."""

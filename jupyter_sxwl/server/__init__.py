@@ -1,1 +1,1 @@
-
+"""The Jupyter server extension: the lab's door to the platform."""

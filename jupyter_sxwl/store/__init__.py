@@ -1,1 +1,1 @@
-
+"""The SQL store: SQLAlchemy models and Alembic migrations."""
