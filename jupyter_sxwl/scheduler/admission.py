@@ -616,6 +616,10 @@ def admit(
             # workloads aside too. Only a job that merely waits for room blocks the ones behind.
             if check_feasible(w, flavours, queues, u.limit):
                 continue
+            # Nor does one that waits only for its owner's personal limit: strict order is
+            # about the queue's resources, and one user's cap must not stall everyone else.
+            if chosen is not None and not quota_why and user_why:
+                continue
             strict_blocker[qname] = f"waiting behind {w.id} (StrictFIFO)"
 
     for wid, pos, reason, pool, shape in no_room:

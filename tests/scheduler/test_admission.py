@@ -161,6 +161,22 @@ def test_strict_fifo_blocks_only_its_own_queue():
     assert result.waiting["job-behind"].reason == "waiting behind job-big (StrictFIFO)"
 
 
+def test_a_job_waiting_on_its_owners_limit_does_not_block_a_strict_queue():
+    queues = {"strict": QueueSpec("strict", strategy="StrictFIFO")}
+    running = [
+        Placement(job("old", owner="ann", queue="strict", cards=4), (NodeSlot(0, (0, 1, 2, 3)),))
+    ]
+    capped = job("job-capped", owner="ann", queue="strict", cards=2)
+    other = job("job-other", owner="bob", queue="strict", cards=2)
+
+    result = cycle(
+        [capped, other], running, queues=queues, limits={"ann": UserLimit(max_accelerators=4)}
+    )
+
+    assert ids(result) == ["job-other"]
+    assert "you use 4 of your 4" in result.waiting["job-capped"].reason
+
+
 def test_a_job_that_can_never_run_does_not_block_a_strict_queue():
     queues = {"strict": QueueSpec("strict", strategy="StrictFIFO")}
     impossible = job("job-impossible", queue="strict", nodes=5, cards=8)  # only 2 nodes exist
