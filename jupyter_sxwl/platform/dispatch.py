@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -245,7 +246,7 @@ class Dispatcher:
         return self._queues
 
     def _admit(self) -> tuple[AdmissionResult, list[str]]:
-        with self.db.session() as session:
+        with _collector_paused(), self.db.session() as session:
             pending_rows = session.execute(
                 select(
                     Job.id,
@@ -391,6 +392,23 @@ class Dispatcher:
             for callback in self.on_finished:
                 callback(job)
         self.wake()
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for one admission.
+
+    A cycle with 10,000 queued jobs allocates tens of thousands of short-lived, acyclic
+    objects; each allocation burst would trigger collections that walk the whole heap, which
+    cost more than the admission itself. Reference counting frees them all the same.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def clear_directory(path: Path) -> None:
