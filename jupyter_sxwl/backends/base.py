@@ -1,14 +1,16 @@
 """The Backend protocol: where admitted work runs.
 
 The platform decides *what* runs and *when* (catalogue, scheduler, store); a backend only
-starts, watches and stops it. ``LocalBackend`` runs processes on this machine; a Kubernetes
-backend creates Jobs/PyTorchJobs/MPIJobs. Both see the same ``LaunchRequest``.
+starts, watches and stops it. ``LocalBackend`` runs processes on this machine; the cluster
+mode's Kubernetes backend (not built yet) is to create Jobs/PyTorchJobs/MPIJobs from the same
+``LaunchRequest``.
 
 Layout of a job's run directory (prepared by the platform before ``launch``)::
 
-    <run_dir>/work/                      the job's code (unpacked code package), cwd base
-    <run_dir>/work/<checkpoint_path>  -> <run_dir>/volumes/checkpoint   (symlink)
-    <run_dir>/work/<model_path>       -> <run_dir>/volumes/model        (symlink)
+    <run_dir>
+      work                               the job's code (unpacked code package), cwd base
+        <checkpoint_path>             -> volumes/checkpoint  (a relative symlink)
+        <model_path>                  -> volumes/model       (a relative symlink)
     <run_dir>/volumes/checkpoint/        kept across restarts only when resuming
     <run_dir>/volumes/model/             the saved model files (artifacts)
     <run_dir>/attempts/<n>/              one folder per attempt, written by the backend:
