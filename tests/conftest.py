@@ -9,17 +9,30 @@ also start its own instance with different settings.
 - ``hub``: the session's JupyterHub (:class:`~tests.support.Hub`) with the ``sxwl`` service
 - ``make_hub``: ``make_hub(platform_args=[...], platform_config_text=None)`` starts another hub,
   stopped after the test
+- ``s3_server``: the session's SeaweedFS (:class:`~tests.support.SeaweedFS`: ``endpoint_url``,
+  ``access_key``, ``secret_key``, ``client()``)
+- ``s3_bucket``: the name of a new, empty bucket on ``s3_server`` for one test
 """
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from typing import Any
 
 import pytest
 
-from tests.support import Hub, PostgresServer, free_port, start_hub, start_postgres
+from tests.support import (
+    Hub,
+    PostgresServer,
+    SeaweedFS,
+    free_port,
+    start_hub,
+    start_postgres,
+    start_seaweedfs,
+)
 
 __all__ = ["free_port"]  # `from tests.conftest import free_port` keeps working
 
@@ -75,3 +88,25 @@ def make_hub(request: pytest.FixtureRequest) -> Iterator[Callable[..., Hub]]:
             )
 
         yield factory
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[SeaweedFS]:
+    """One SeaweedFS S3 server for the whole session, started on first use."""
+    with start_seaweedfs("session") as server:
+        yield server
+
+
+@pytest.fixture
+def s3_bucket(s3_server: SeaweedFS) -> Iterator[str]:
+    """A new, empty bucket for this test; emptied and removed afterwards."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    client = s3_server.client()
+    client.create_bucket(Bucket=name)
+    yield name
+    with contextlib.suppress(Exception):  # best effort: the server is thrown away anyway
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+        client.delete_bucket(Bucket=name)

