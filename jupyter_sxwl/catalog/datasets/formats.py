@@ -169,6 +169,10 @@ def decoded_chunks(f: BinaryIO, chunk_size: int = CHUNK_SIZE) -> Iterator[str]:
             text, consumed = decode(data, "strict", final)
         except UnicodeDecodeError as e:
             line = newlines + data.count(b"\n", 0, e.start) + 1
+            # Hand over the whole lines before the bad one, so their records still count.
+            good = data.rfind(b"\n", 0, e.start) + 1
+            if good:
+                yield data[:good].decode("utf-8")
             raise DatasetFileError(line, not_utf8_message(line, data[e.start : e.end])) from None
         newlines += data.count(b"\n", 0, consumed)
         pending = data[consumed:]

@@ -1,0 +1,1 @@
+"""Tests of dataset record formats and validation."""
