@@ -8,8 +8,8 @@ middle) raise :class:`DatasetFileError` with the line.
 
 Files are read in binary chunks of :data:`CHUNK_SIZE` and decoded as UTF-8 (a BOM is accepted
 and dropped), so memory stays bounded whatever the file size: a JSONL or CSV reader holds one
-chunk, a JSON array reader one chunk plus the record being parsed (at most
-:data:`MAX_JSON_RECORD` characters).
+chunk plus the line (or CSV row) being read, a JSON array reader one chunk plus the record being
+parsed (at most :data:`MAX_JSON_RECORD` characters).
 
 Format notes:
 

@@ -259,3 +259,34 @@ def test_unknown_format_is_explained(tmp_path: Path) -> None:
     assert "name it .jsonl, .json or .csv" in report.errors[0].message
     with pytest.raises(ValueError, match="use jsonl, json or csv"):
         validate_file(tmp_path / "data.txt", "instruction", fmt="xml")
+
+
+def test_ranking_csv_and_sharegpt_json(tmp_path: Path) -> None:
+    candidates = json.dumps(
+        [{"text": "A", "relevance_rank": 1}, {"text": "B", "relevance_rank": 1}]
+    ).replace('"', '""')
+    ranking = write(
+        tmp_path / "rank.csv",
+        f'prompt,candidates\np,"[{{""text"": ""A""}}, {{""text"": ""B""}}]"\nq,"{candidates}"\n',
+    )
+    report = validate_file(ranking, "ranking")
+    assert where(report) == [(3, "candidates[1].relevance_rank")]
+    [record] = iter_records(ranking, "ranking", skip_invalid=True)
+    assert record.data["candidates"][0] == {
+        "text": "A",
+        "relevance_rank": None,
+        "safety_rank": None,
+    }
+
+    chats = write(
+        tmp_path / "chats.json",
+        json.dumps(
+            [
+                {"conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": "b"}]},
+                {"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]},
+            ],
+            indent=2,
+        ),
+    )
+    report = validate_file(chats, "sharegpt")
+    assert report.records == 2 and where(report) == [(14, "messages[1].role")]  # its "{" line
