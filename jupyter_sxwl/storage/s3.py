@@ -6,10 +6,10 @@ checked on download, so integrity holds end to end whatever the server's own ETa
 per-request CRC32 would only repeat that work, the client computes checksums only where S3
 requires them.
 
-Transfers go through s3transfer (boto3's transfer manager) with larger parts than its
-defaults: the per-request overhead of 8 MiB parts dominates on a fast link. Downloads hand
-s3transfer a write-only sink, so its concurrent ranged GETs are written in order and hashed
-on the way to disk, without a second pass over the file.
+Uploads go through s3transfer (boto3's transfer manager). Downloads are concurrent ranged
+GETs of our own, hashed in order while later ranges are still arriving (s3transfer can only
+hand out bytes in order through its non-seekable output path, which deadlocks on large
+objects in s3transfer 0.19).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
@@ -60,22 +61,6 @@ _AUTH_CODES = {
     "InvalidToken",
     "ExpiredToken",
 }
-
-
-class _HashingSink:
-    """A write-only, non-seekable file for s3transfer: writes arrive in order, get hashed,
-    and go to ``out``. Being non-seekable is the point: s3transfer then orders the ranged
-    parts itself instead of seeking."""
-
-    def __init__(self, out: BinaryIO) -> None:
-        self._out = out
-        self.hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.hash.update(data)
-        self.size += len(data)
-        return self._out.write(data)
 
 
 class S3ObjectStore(ObjectStore):
@@ -355,18 +340,8 @@ class S3ObjectStore(ObjectStore):
         dest = Path(dest)
         part = dest.with_name(dest.name + ".part")
         try:
-            with open(part, "wb") as out:
-                sink = _HashingSink(out)
-                with self._errors("download", key):
-                    self.client.download_fileobj(
-                        self.bucket,
-                        self._full_key(key),
-                        # Parts of an object replaced mid-download would fail the sha256
-                        # check below, so no If-Match is needed (s3transfer allows none).
-                        sink,
-                        Config=self._transfer_config(info.size),
-                    )
-            actual = sink.hash.hexdigest()
+            with open(part, "w+b") as out, self._errors("download", key):
+                actual = self._download_to(out.fileno(), key, info.size, head.get("ETag"))
             if info.sha256 is not None and actual != info.sha256:
                 raise ChecksumMismatch(
                     f"download {self._where(key)}: the data hashes to sha256 {actual}, but "
@@ -378,6 +353,65 @@ class S3ObjectStore(ObjectStore):
             part.unlink(missing_ok=True)
             raise
         return info
+
+    def _download_to(self, fd: int, key: str, size: int, etag: str | None) -> str:
+        """Fetch ``key`` into the file ``fd`` with concurrent ranged GETs; return its sha256.
+
+        Workers write their ranges in place (``pwrite``); this thread hashes the file in order
+        as soon as each range is complete, reading it back from the page cache, so hashing
+        overlaps the transfer instead of adding a second pass at the end. Every GET is pinned
+        to the version we saw (If-Match), so a concurrent overwrite fails instead of mixing.
+        """
+        full = self._full_key(key)
+        part = self._transfer_config(size).multipart_chunksize
+        pinned = {"IfMatch": etag} if etag else {}
+        failed = threading.Event()
+
+        def fetch(start: int, length: int) -> None:
+            if failed.is_set():
+                return
+            response = self.client.get_object(
+                Bucket=self.bucket,
+                Key=full,
+                Range=f"bytes={start}-{start + length - 1}",
+                **pinned,
+            )
+            body, pos = response["Body"], start
+            while chunk := body.read(CHUNK):
+                os.pwrite(fd, chunk, pos)
+                pos += len(chunk)
+            if pos != start + length:
+                raise StorageError(
+                    f"download {self._where(key)}: range at {start} ended after "
+                    f"{pos - start} of {length} bytes"
+                )
+
+        digest = hashlib.sha256()
+        if size < self.multipart_threshold:
+            response = self.client.get_object(Bucket=self.bucket, Key=full, **pinned)
+            while chunk := response["Body"].read(CHUNK):
+                digest.update(chunk)
+                os.write(fd, chunk)
+            return digest.hexdigest()
+
+        os.ftruncate(fd, size)
+        ranges = [(start, min(part, size - start)) for start in range(0, size, part)]
+        with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="s3-get") as pool:
+            futures = [pool.submit(fetch, start, length) for start, length in ranges]
+            try:
+                for (start, length), future in zip(ranges, futures, strict=True):
+                    future.result()
+                    pos, end = start, start + length
+                    while pos < end:
+                        chunk = os.pread(fd, min(CHUNK, end - pos), pos)
+                        digest.update(chunk)
+                        pos += len(chunk)
+            except BaseException:
+                failed.set()  # the queued ranges return at once; running ones finish
+                for future in futures:
+                    future.cancel()
+                raise
+        return digest.hexdigest()
 
     def open_sync(self, key: str) -> BinaryIO:
         with self._errors("open", key):
