@@ -214,8 +214,13 @@ class ObjectStore(LoggingConfigurable):
     # ---- the blocking implementation ---------------------------------------------------------
 
     @abstractmethod
-    def put_file_sync(self, key: str, path: str | Path) -> ObjectInfo:
-        """Store the file at ``path`` under ``key`` (replacing any object there), streamed."""
+    def put_file_sync(self, key: str, path: str | Path, sha256: str | None = None) -> ObjectInfo:
+        """Store the file at ``path`` under ``key`` (replacing any object there), streamed.
+
+        ``sha256``: the file's hex digest when the caller already computed it (the catalog
+        does while importing), which saves a backend that needs it up front (S3) a pass over
+        the file. A wrong value makes every later read fail with ChecksumMismatch.
+        """
 
     @abstractmethod
     def put_stream_sync(self, key: str, source: Source) -> ObjectInfo:
@@ -282,9 +287,9 @@ class ObjectStore(LoggingConfigurable):
 
     # ---- the async API for the event loop ----------------------------------------------------
 
-    async def put_file(self, key: str, path: str | Path) -> ObjectInfo:
+    async def put_file(self, key: str, path: str | Path, sha256: str | None = None) -> ObjectInfo:
         """Async :meth:`put_file_sync`."""
-        return await asyncio.to_thread(self.put_file_sync, key, path)
+        return await asyncio.to_thread(self.put_file_sync, key, path, sha256)
 
     async def put_stream(self, key: str, source: Source) -> ObjectInfo:
         """Async :meth:`put_stream_sync`; the source is read in the worker thread."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import mmap
 import os
 import tempfile
 import threading
@@ -123,14 +124,14 @@ class S3ObjectStore(ObjectStore):
     ).tag(config=True)
 
     multipart_threshold = Int(
-        64 * MiB,
-        help="""Objects at least this large (bytes) are transferred in parts. Measured on a
-        local SeaweedFS, 64 MiB parts beat boto3's 8 MiB default: fewer requests, same
-        parallelism.""",
+        16 * MiB,
+        help="""Objects at least this large (bytes) are transferred in parts. On a local
+        SeaweedFS, 16 MiB parts did as well as or better than boto3's 8 MiB and than 64 MiB
+        (too few parts in flight to keep ten connections busy on a 1 GiB file).""",
     ).tag(config=True)
 
     multipart_chunksize = Int(
-        64 * MiB,
+        16 * MiB,
         help="""Size of one part (bytes) in multipart uploads and ranged downloads. S3 needs
         at least 5 MiB and at most 10,000 parts per object; larger objects get larger parts
         automatically.""",
@@ -289,13 +290,15 @@ class S3ObjectStore(ObjectStore):
 
     # ---- writing ----------------------------------------------------------------------------
 
-    def put_file_sync(self, key: str, path: str | Path) -> ObjectInfo:
+    def put_file_sync(self, key: str, path: str | Path, sha256: str | None = None) -> ObjectInfo:
         full = self._full_key(key)
         try:
             size = os.path.getsize(path)
             # The sha256 has to be known before the upload starts: S3 takes metadata only
-            # when an upload is created. Hashing reads the file once more (from page cache).
-            sha256 = file_sha256(path)
+            # when an upload is created. Unless the caller already has it (the catalog hashes
+            # files as it imports them), that means one more pass over the file.
+            if sha256 is None:
+                sha256 = file_sha256(path)
         except OSError as e:
             raise StorageError(f"put {key!r}: cannot read the source file {path}: {e}") from e
         with self._errors("upload", key):
@@ -399,13 +402,15 @@ class S3ObjectStore(ObjectStore):
         with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="s3-get") as pool:
             futures = [pool.submit(fetch, start, length) for start, length in ranges]
             try:
-                for (start, length), future in zip(ranges, futures, strict=True):
-                    future.result()
-                    pos, end = start, start + length
-                    while pos < end:
-                        chunk = os.pread(fd, min(CHUNK, end - pos), pos)
-                        digest.update(chunk)
-                        pos += len(chunk)
+                # A read-only mapping hashes straight from the page cache, without copying.
+                with mmap.mmap(fd, size, prot=mmap.PROT_READ) as mapped:
+                    view = memoryview(mapped)
+                    try:
+                        for (start, length), future in zip(ranges, futures, strict=True):
+                            future.result()
+                            digest.update(view[start : start + length])
+                    finally:
+                        view.release()
             except BaseException:
                 failed.set()  # the queued ranges return at once; running ones finish
                 for future in futures:

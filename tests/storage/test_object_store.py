@@ -109,6 +109,24 @@ def test_small_round_trip(case: StoreCase, tmp_path: Path) -> None:
         assert reader.read() == src.read_bytes()
 
 
+def test_put_file_with_known_sha256(case: StoreCase, tmp_path: Path) -> None:
+    src = tmp_path / "k.bin"
+    sha = _write(src, 6 * MiB, seed=5)
+    assert case.store.put_file_sync("known.bin", src, sha256=sha).sha256 == sha
+    # A wrong digest never yields wrong data: the local store refuses it at once (and keeps
+    # the previous object); S3 cannot check before the upload, so every read refuses it.
+    wrong = "0" * 64
+    if isinstance(case.store, LocalObjectStore):
+        with pytest.raises(ChecksumMismatch, match="nothing was stored"):
+            case.store.put_file_sync("known.bin", src, sha256=wrong)
+        assert case.store.stat_sync("known.bin").sha256 == sha
+    else:
+        case.store.put_file_sync("known.bin", src, sha256=wrong)
+        with pytest.raises(ChecksumMismatch):
+            case.store.get_file_sync("known.bin", tmp_path / "k.out")
+        assert not (tmp_path / "k.out").exists()
+
+
 def test_empty_object(case: StoreCase, tmp_path: Path) -> None:
     info = case.store.put_stream_sync("empty", iter([]))
     assert info.size == 0 and info.sha256 == hashlib.sha256(b"").hexdigest()
