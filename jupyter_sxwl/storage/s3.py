@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import mmap
 import os
 import tempfile
 import threading
@@ -401,16 +400,20 @@ class S3ObjectStore(ObjectStore):
         ranges = [(start, min(part, size - start)) for start in range(0, size, part)]
         with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="s3-get") as pool:
             futures = [pool.submit(fetch, start, length) for start, length in ranges]
+            # One reused buffer: reading back from the page cache costs a copy, not a malloc.
+            # (An mmap of the file measured slower: page faults while workers still write.)
+            buffer = bytearray(4 * CHUNK)
+            view = memoryview(buffer)
             try:
-                # A read-only mapping hashes straight from the page cache, without copying.
-                with mmap.mmap(fd, size, prot=mmap.PROT_READ) as mapped:
-                    view = memoryview(mapped)
-                    try:
-                        for (start, length), future in zip(ranges, futures, strict=True):
-                            future.result()
-                            digest.update(view[start : start + length])
-                    finally:
-                        view.release()
+                for (start, length), future in zip(ranges, futures, strict=True):
+                    future.result()
+                    pos, end = start, start + length
+                    while pos < end:
+                        n = os.preadv(fd, [view[: min(len(buffer), end - pos)]], pos)
+                        if n <= 0:
+                            raise StorageError(f"download {self._where(key)}: short read-back")
+                        digest.update(view[:n])
+                        pos += n
             except BaseException:
                 failed.set()  # the queued ranges return at once; running ones finish
                 for future in futures:
