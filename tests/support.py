@@ -49,6 +49,17 @@ SUBREAPER = REPO_ROOT / "scripts" / "subreaper.py"
 USER_TOKEN_SCOPES = ["self", "access:services!service=sxwl"]
 
 
+def terminate(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM one process and wait for it to exit; SIGKILL it if it will not."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on now (the OS picks it; a race is unlikely, not impossible)."""
     with socket.socket() as s:
@@ -662,13 +673,7 @@ def start_seaweedfs(name: str = "seaweedfs", timeout: float = 30) -> Iterator[Se
         _wait_for_s3(server, timeout)
         yield server
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        terminate(proc)
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

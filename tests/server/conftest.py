@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support import REPO_ROOT, free_port, tail
+from tests.support import REPO_ROOT, free_port, tail, terminate
 
 
 @dataclass
@@ -85,13 +84,7 @@ def start_local_server(base: Path) -> Iterator[LocalServer]:
         yield server
     finally:
         # Only the server: jobs it started run in their own sessions and must outlive it.
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        terminate(proc)
 
 
 @pytest.fixture(scope="module")
