@@ -417,19 +417,33 @@ class JobManager:
                 raise Problem.invalid("q", f"is not a valid regular expression: {e}") from None
         else:
             pattern = re.compile(re.escape(q), re.IGNORECASE)
-        data, _ = await self.read_log(identity, job_id, attempt, 0)
+        # The backend hands out the log in bounded chunks: scan chunk by chunk, carrying a
+        # partial last line over, so a long log is searched whole without being held whole.
+        matches: list[dict[str, Any]] = []
+        total = 0
+        number = 0
+        carry = b""
+        offset = 0
 
-        def scan() -> tuple[list[dict[str, Any]], int]:
-            matches: list[dict[str, Any]] = []
-            total = 0
-            for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+        def scan(lines: list[bytes]) -> None:
+            nonlocal number, total
+            for raw in lines:
+                number += 1
+                line = raw.decode("utf-8", "replace").rstrip("\r")
                 if pattern.search(line):
                     total += 1
                     if len(matches) < LOG_SEARCH_LIMIT:
                         matches.append({"line": number, "text": line})
-            return matches, total
 
-        matches, total = await asyncio.to_thread(scan)
+        while True:
+            data, offset = await self.read_log(identity, job_id, attempt, offset)
+            if not data:
+                break
+            lines = (carry + data).split(b"\n")
+            carry = lines.pop()
+            await asyncio.to_thread(scan, lines)
+        if carry:
+            scan([carry])
         return {"matches": matches, "total": total}
 
     async def usage(self, identity: Identity, job_id: str, attempt: int | None) -> dict[str, Any]:

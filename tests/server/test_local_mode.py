@@ -99,3 +99,14 @@ def test_code_package_from_a_lab_directory(local_server: LocalServer) -> None:
     r = call(local_server, "POST", "code-packages/from-dir", json={"path": "../.."})
     assert r.status_code == 400
     assert r.json()["errors"][0]["field"] == "path"
+
+
+def test_search_covers_a_log_longer_than_one_read(local_server: LocalServer) -> None:
+    # ~6 MB of output: more than the backend hands out in one read.
+    command = "python -c \"[print('x' * 100) for _ in range(60000)]; print('needle at the end')\""
+    r = call(local_server, "POST", "jobs", json={"name": "chatty", "command": command})
+    job = wait_final(local_server, r.json()["id"])
+    assert job["status"] == "Succeeded"
+    found = call(local_server, "GET", f"jobs/{job['id']}/logs", params={"q": "needle"}).json()
+    assert found["total"] == 1
+    assert found["matches"] == [{"line": 60001, "text": "needle at the end"}]
