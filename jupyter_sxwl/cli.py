@@ -713,8 +713,7 @@ def cmd_logs(args: argparse.Namespace, client: Client, out: Out) -> int:
             out.write(text)
             out.flush()
         return 0
-    text, _ = client.logs(args.id, attempt=args.attempt)
-    out.write(text)
+    out.write(client.full_log(args.id, attempt=args.attempt))
     return 0
 
 

@@ -292,6 +292,23 @@ class Client:
         data, next_offset = self._log_bytes(job_id, attempt, offset)
         return data.decode("utf-8", errors="replace"), next_offset
 
+    def full_log(self, job_id: str, attempt: int | None = None) -> str:
+        """The whole log of one attempt so far (the platform hands it out in chunks)."""
+        parts: list[bytes] = []
+        offset = 0
+        while True:
+            data, next_offset = self._log_bytes(job_id, attempt, offset)
+            # An offset that does not advance would loop forever (a proxy dropping the
+            # header, say): take what came and stop.
+            if not data or next_offset <= offset:
+                if data and not parts:
+                    parts.append(data)
+                break
+            parts.append(data)
+            offset = next_offset
+        # Decoded once: a chunk boundary may split a UTF-8 character.
+        return b"".join(parts).decode("utf-8", errors="replace")
+
     def follow_logs(
         self, job_id: str, attempt: int | None = None, poll: float = 1.0
     ) -> Iterator[str]:

@@ -47,7 +47,7 @@ class LogView(widgets.VBox):
         else:
             self.button.layout.display = "none"
             try:
-                self._append(client.logs(job_id, attempt=attempt)[0])
+                self._append(client.full_log(job_id, attempt=attempt))
                 self.note.value = ""
             except SxwlError as e:
                 self._error(e)

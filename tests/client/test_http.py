@@ -105,6 +105,20 @@ def test_logs_return_text_and_the_next_offset(client: Client, fake_platform: Fak
     assert client.logs("job-1", offset=offset) == ("", offset)
 
 
+def test_full_log_reads_every_chunk_and_decodes_once(
+    client: Client, fake_platform: FakePlatform
+) -> None:
+    whole = "é".encode() * 5  # 10 bytes; 3-byte chunks split every character
+
+    def logs(r: Request) -> tuple[int, dict[str, str], bytes]:
+        offset = int(r.query.get("offset", 0))
+        data = whole[offset : offset + 3]
+        return 200, {"Content-Type": "text/plain", "X-Log-Offset": str(offset + len(data))}, data
+
+    fake_platform.route("GET", "jobs/job-1/logs", logs)
+    assert client.full_log("job-1") == "ééééé"
+
+
 def test_follow_logs_streams_chunks_then_reads_what_came_after(
     client: Client, fake_platform: FakePlatform
 ) -> None:
