@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Dict, Float, Integer, List, Type, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Integer, List, Type, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from ..scheduler.catalogue import CatalogueError, catalogue_from_config, user_limit_from_json
@@ -112,6 +112,69 @@ class SxwlPlatform(LoggingConfigurable):
         config=True
     )
 
+    object_store = Unicode(
+        "local",
+        help="""Where datasets and models are kept: 'local' (a directory, see
+        c.LocalObjectStore.root, default <data_dir>/objects) or 's3' (any S3 endpoint: AWS,
+        MinIO, Ceph, SeaweedFS; see c.S3ObjectStore.bucket, endpoint_url, path_style, ...).""",
+    ).tag(config=True)
+
+    cache_dir = Unicode(
+        help="""Fast local storage for accelerated dataset versions (D6), e.g. an NVMe mount.
+        Jobs and mounts use the copy here when there is one. Default: <data_dir>/cache.""",
+    ).tag(config=True)
+
+    @default("cache_dir")
+    def _cache_dir_default(self) -> str:
+        return str(Path(self.data_dir) / "cache")
+
+    max_dataset_upload_gb = Float(
+        20.0, help="Largest file (or archive) one dataset upload may send, in GiB."
+    ).tag(config=True)
+
+    max_model_upload_gb = Float(
+        2.0, help="Largest file (or archive) one model upload may send, in GiB."
+    ).tag(config=True)
+
+    max_archive_gb = Float(
+        50.0,
+        help="""Most bytes an uploaded or downloaded archive may unpack to, in GiB (a zip
+        bomb stops at this size).""",
+    ).tag(config=True)
+
+    max_archive_ratio = Float(
+        200.0,
+        help="""Largest ratio of unpacked to packed size an archive may have; beyond it the
+        archive is refused as a likely zip bomb.""",
+    ).tag(config=True)
+
+    max_archive_files = Integer(100_000, help="Most files an imported archive may hold.").tag(
+        config=True
+    )
+
+    max_invalid_records = Integer(
+        100_000,
+        help="""Most invalid records one imported file may have; beyond it the import fails
+        and the file must be fixed before importing it again.""",
+    ).tag(config=True)
+
+    url_import_allow_private = Bool(
+        False,
+        help="""Let URL imports reach loopback, private, link-local (e.g. cloud metadata) and
+        other non-public addresses. Off by default so users cannot probe the platform's
+        network; turn it on only where every user may reach every internal host.""",
+    ).tag(config=True)
+
+    url_import_allowed_hosts = List(
+        Unicode(),
+        help="""Host names or networks (CIDR) URL imports may reach even when they are private,
+        e.g. an intranet mirror: ["mirror.internal", "10.1.2.0/24"].""",
+    ).tag(config=True)
+
+    url_import_max_gb = Float(50.0, help="Largest download a URL import may fetch, in GiB.").tag(
+        config=True
+    )
+
     backend_class = Type(
         default_value="jupyter_sxwl.backends.local.LocalBackend",
         klass=object,
@@ -135,8 +198,26 @@ class SxwlPlatform(LoggingConfigurable):
     catalogue: dict[str, Flavour]
     default_limit: UserLimit
 
+    def make_store(self) -> Any:
+        """The configured object store (local root defaults to <data_dir>/objects)."""
+        from ..storage import make_object_store
+
+        traits: dict[str, Any] = {}
+        if self.object_store.strip().lower() == "local":
+            configured = self.config.get("LocalObjectStore", {}).get("root")
+            if not configured:
+                traits["root"] = str(Path(self.data_dir).resolve() / "objects")
+        return make_object_store(self.object_store, parent=self, **traits)
+
     def setup(self) -> None:
         """Open the store, create the managers; call ``start`` from the event loop after."""
+        from ..catalog.archives import ArchiveLimits
+        from ..catalog.fetch import FetchPolicy
+        from .datasets import DatasetManager
+        from .operations import BackgroundWork
+        from .shares import ShareManager
+        from .uploads import UploadManager
+
         data_dir = Path(self.data_dir).resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         self.catalogue = catalogue_from_config(self.flavours)
@@ -169,11 +250,46 @@ class SxwlPlatform(LoggingConfigurable):
             self.db, self.dispatcher, self.catalogue, self.default_limit
         )
         self.queue_manager.seed(self.queues)
+        self.store = self.make_store()
+        self.work = BackgroundWork(self.db, self.log)
+        self.shares = ShareManager(self.db)
+        self.uploads = UploadManager(
+            self.db,
+            data_dir / "uploads",
+            {
+                "dataset": int(self.max_dataset_upload_gb * 2**30),
+                "model": int(self.max_model_upload_gb * 2**30),
+            },
+        )
+        self.datasets = DatasetManager(
+            self.db,
+            self.store,
+            self.work,
+            self.shares,
+            self.uploads,
+            data_dir,
+            Path(self.cache_dir).resolve(),
+            FetchPolicy(
+                allow_private=self.url_import_allow_private,
+                allowed_hosts=tuple(self.url_import_allowed_hosts),
+                max_bytes=int(self.url_import_max_gb * 2**30),
+            ),
+            ArchiveLimits(
+                max_total_bytes=int(self.max_archive_gb * 2**30),
+                max_files=self.max_archive_files,
+                max_ratio=self.max_archive_ratio,
+            ),
+            max_invalid=self.max_invalid_records,
+        )
+        self.work.mark_interrupted()
+        self.datasets.mark_interrupted()
 
     def start(self) -> None:
         self.dispatcher.start()
+        self.work.spawn(self.datasets.seed_presets(), "preset datasets")
 
     async def close(self) -> None:
+        await self.work.close()
         await self.dispatcher.close()
         self.db.dispose()
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -53,6 +63,9 @@ class Job(Base):
     # Nodes and cards the scheduler gave the current attempt: [{"node": 0, "cards": [0, 1]}].
     placement: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     run_dir: Mapped[str] = mapped_column(String(1024))
+    # Dataset and model versions mounted read-only into the job (L2), resolved at submit:
+    # [{"kind": "dataset", "id": ..., "name": ..., "version": 2, "path": "mnt/datasets/x"}].
+    mounts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     admitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
@@ -96,3 +109,243 @@ class CodePackage(Base):
     files: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Upload(Base):
+    """A chunked, resumable upload in progress (D2, M2): bytes land in the data dir first."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Dataset(Base):
+    """A dataset (D1): a working copy of imported files and edits, and published versions."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_datasets_owner_name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(Text, default="")
+    data_type: Mapped[str] = mapped_column(String(16))
+    annotation_type: Mapped[str] = mapped_column(String(16))
+    preset: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped by every change to the working copy, so a publish can tell it has nothing new.
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    latest_version: Mapped[int] = mapped_column(Integer, default=0)
+    next_added: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class DatasetImport(Base):
+    """One import into a dataset's working copy: an upload, an archive or a download URL."""
+
+    __tablename__ = "dataset_imports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(String(32), index=True)
+    owner: Mapped[str] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16))
+    phase: Mapped[str] = mapped_column(String(32), default="")
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    files: Mapped[int] = mapped_column(Integer, default=0)
+    records: Mapped[int] = mapped_column(BigInteger, default=0)
+    invalid: Mapped[int] = mapped_column(BigInteger, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    # The first problems found, [{"file", "line", "field", "message"}], for the import report.
+    problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class DatasetFile(Base):
+    """An imported file of a working copy, normalised to JSON Lines in the data dir."""
+
+    __tablename__ = "dataset_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(String(32), index=True)
+    import_id: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(512))
+    format: Mapped[str] = mapped_column(String(8))
+    records: Mapped[int] = mapped_column(BigInteger)
+    invalid: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class DatasetIssue(Base):
+    """A problem of one imported record, as the import found it (edits carry their own)."""
+
+    __tablename__ = "dataset_issues"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(String(32), index=True)
+    file_id: Mapped[int] = mapped_column(Integer, index=True)
+    idx: Mapped[int] = mapped_column(BigInteger)
+    line: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    field: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    message: Mapped[str] = mapped_column(Text)
+
+
+class DatasetEdit(Base):
+    """An annotation change to one record: new content, deletion, or the reviewed mark.
+
+    ``file_id`` None marks a record added in the annotation view (``idx`` orders them).
+    ``data`` None with ``deleted`` False keeps the imported content (e.g. only reviewed).
+    """
+
+    __tablename__ = "dataset_edits"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "file_id", "idx", name="uq_dataset_edits_record"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(String(32), index=True)
+    file_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    idx: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[Any] = mapped_column(JSON, nullable=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    reviewed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Problems of ``data`` ([{"field", "message"}]); empty when valid.
+    issues: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    updated_by: Mapped[str] = mapped_column(String(255), default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class DatasetVersion(Base):
+    """A published, immutable version (D4): canonical JSON Lines in the object store."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "number", name="uq_dataset_versions_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(String(32), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    records: Mapped[int] = mapped_column(BigInteger)
+    object_key: Mapped[str] = mapped_column(String(1024))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # Acceleration (D6): a copy on fast local storage that jobs and mounts prefer.
+    accel_status: Mapped[str] = mapped_column(String(16), default="none")
+    accel_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    accel_message: Mapped[str] = mapped_column(Text, default="")
+
+
+class Operation(Base):
+    """Long work started by a request and run in the background: publish, export, ...
+
+    The request answers at once with the operation; clients poll it for progress and result.
+    """
+
+    __tablename__ = "operations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    done: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Share(Base):
+    """A share token (D5, M4). Only its hash is stored; the token is shown once."""
+
+    __tablename__ = "shares"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    object_id: Mapped[str] = mapped_column(String(32), index=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Grant(Base):
+    """Read access to someone else's dataset, added by redeeming a share token."""
+
+    __tablename__ = "grants"
+    __table_args__ = (
+        UniqueConstraint("kind", "object_id", "username", name="uq_grants_object_user"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    object_id: Mapped[str] = mapped_column(String(32), index=True)
+    username: Mapped[str] = mapped_column(String(255), index=True)
+    share_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Model(Base):
+    """A model in the repository (M1): a name and its versions."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_models_owner_name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(Text, default="")
+    family: Mapped[str] = mapped_column(String(64), default="")
+    preset: Mapped[bool] = mapped_column(Boolean, default=False)
+    # For presets: where the weights come from ({"kind": "huggingface", "repo_id": ...}).
+    source: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    latest_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ModelVersion(Base):
+    """One version of a model: its files in the object store, how it got there, its lineage."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "number", name="uq_model_versions_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[str] = mapped_column(String(32), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    phase: Mapped[str] = mapped_column(String(32), default="")
+    source: Mapped[str] = mapped_column(String(16))
+    source_detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    files: Mapped[int] = mapped_column(Integer, default=0)
+    # sha256 of the manifest (sorted paths, sizes and sha256 of every file).
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    lineage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

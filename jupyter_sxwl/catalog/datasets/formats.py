@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -73,6 +74,8 @@ class Malformed(NamedTuple):
 
     message: str
     field: str | None = None
+    raw: str | None = None
+    """The record's text as it stands in the file, when it is known (kept so it can be fixed)."""
 
 
 class DatasetFileError(ValueError):
@@ -212,7 +215,9 @@ def _json_line_error(raw: str, e: ValueError) -> Malformed:
     what = f"{e.msg} at column {e.colno}" if isinstance(e, json.JSONDecodeError) else str(e)
     return Malformed(
         f"the line is not valid JSON ({what}): each line must be one complete JSON object; "
-        "fix the quoting or escape line breaks inside strings as \\n"
+        "fix the quoting or escape line breaks inside strings as \\n",
+        None,
+        raw,
     )
 
 
@@ -334,6 +339,13 @@ def _physical_lines(chunks: Iterable[str]) -> Iterator[str]:
         yield carry
 
 
+def _csv_text(row: list[str]) -> str:
+    """A CSV row written back as one line of CSV text."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(row)
+    return out.getvalue()
+
+
 def read_csv(chunks: Iterable[str], json_fields: frozenset[str] = frozenset()) -> Iterator[Parsed]:
     """Records of a CSV text with a header row; cells of ``json_fields`` are parsed as JSON."""
     reader = csv.reader(_physical_lines(chunks))
@@ -371,7 +383,9 @@ def read_csv(chunks: Iterable[str], json_fields: frozenset[str] = frozenset()) -
                 start,
                 Malformed(
                     f"the row has {len(row)} cells but the header has {width}: quote cells that "
-                    'contain commas or line breaks ("a, b") and double quotes inside them ("")'
+                    'contain commas or line breaks ("a, b") and double quotes inside them ("")',
+                    None,
+                    _csv_text(row),
                 ),
             )
             continue
@@ -388,6 +402,7 @@ def read_csv(chunks: Iterable[str], json_fields: frozenset[str] = frozenset()) -
                         f"the {name!r} cell is not valid JSON ({e}): in CSV, write this field "
                         'as JSON, e.g. ["first", "second"] for a list',
                         name,
+                        _csv_text(row),
                     )
                     break
             else:

@@ -8,6 +8,27 @@ from typing import Any
 from tornado.web import RequestHandler
 
 from .base import PlatformHandler
+from .datasets import (
+    AccelerateHandler,
+    DatasetHandler,
+    DatasetImportHandler,
+    DatasetImportsHandler,
+    DatasetsHandler,
+    DatasetSharedHandler,
+    DatasetSharesHandler,
+    DatasetVersionDataHandler,
+    DatasetVersionHandler,
+    DatasetVersionsHandler,
+    OperationHandler,
+    PublishHandler,
+    RecordHandler,
+    RecordRestoreHandler,
+    RecordsHandler,
+    SharedDatasetsHandler,
+    ShareHandler,
+    UploadHandler,
+    UploadsHandler,
+)
 from .jobs import (
     ArtifactFileHandler,
     ArtifactsHandler,
@@ -40,6 +61,25 @@ _ROUTES: list[tuple[str, type[PlatformHandler]]] = [
     (r"api/v1/jobs/([^/]+)/metrics", JobMetricsHandler),
     (r"api/v1/jobs/([^/]+)/artifacts", ArtifactsHandler),
     (r"api/v1/jobs/([^/]+)/artifacts/(.+)", ArtifactFileHandler),
+    (r"api/v1/uploads", UploadsHandler),
+    (r"api/v1/uploads/([^/]+)", UploadHandler),
+    (r"api/v1/operations/([^/]+)", OperationHandler),
+    (r"api/v1/shares/([^/]+)", ShareHandler),
+    (r"api/v1/datasets", DatasetsHandler),
+    (r"api/v1/datasets/shared", SharedDatasetsHandler),
+    (r"api/v1/datasets/([^/]+)", DatasetHandler),
+    (r"api/v1/datasets/([^/]+)/shared", DatasetSharedHandler),
+    (r"api/v1/datasets/([^/]+)/imports", DatasetImportsHandler),
+    (r"api/v1/datasets/([^/]+)/imports/([^/]+)", DatasetImportHandler),
+    (r"api/v1/datasets/([^/]+)/records", RecordsHandler),
+    (r"api/v1/datasets/([^/]+)/records/([^/]+)", RecordHandler),
+    (r"api/v1/datasets/([^/]+)/records/([^/]+)/restore", RecordRestoreHandler),
+    (r"api/v1/datasets/([^/]+)/publish", PublishHandler),
+    (r"api/v1/datasets/([^/]+)/versions", DatasetVersionsHandler),
+    (r"api/v1/datasets/([^/]+)/versions/(\d+)", DatasetVersionHandler),
+    (r"api/v1/datasets/([^/]+)/versions/(\d+)/data", DatasetVersionDataHandler),
+    (r"api/v1/datasets/([^/]+)/versions/(\d+)/accelerate", AccelerateHandler),
+    (r"api/v1/datasets/([^/]+)/shares", DatasetSharesHandler),
 ]
 
 
