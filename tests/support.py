@@ -433,6 +433,9 @@ def start_hub(
     ``timeout`` seconds.
     """
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    if not any("build_tiny_model" in a for a in platform_args):
+        # Building the tiny model runs torch for ~10 s; only the tests that use it pay for it.
+        platform_args = ["--SxwlPlatform.build_tiny_model=False", *platform_args]
     out_dir = _output_dir("hubs", name)
     state_dir = Path(tempfile.mkdtemp(prefix=f"sxwl-{name}-"))
     log_path = out_dir / "hub.log"

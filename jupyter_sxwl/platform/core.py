@@ -175,6 +175,23 @@ class SxwlPlatform(LoggingConfigurable):
         config=True
     )
 
+    model_hub_endpoint = Unicode(
+        "https://huggingface.co",
+        help="""Where preset models are fetched from: huggingface.co or a mirror that speaks
+        its API (e.g. https://hf-mirror.com). Downloads follow the URL import rules
+        (url_import_allowed_hosts for an intranet mirror).""",
+    ).tag(config=True)
+
+    model_hub_token = Unicode(
+        "", help="Token for gated preset models on the model hub (sent as a bearer token)."
+    ).tag(config=True)
+
+    build_tiny_model = Bool(
+        True,
+        help="""Build the tiny local Llama (sxwl-tiny-llama) as a preset model version at the
+        first start, so fine-tuning and serving can be tried with no download.""",
+    ).tag(config=True)
+
     backend_class = Type(
         default_value="jupyter_sxwl.backends.local.LocalBackend",
         klass=object,
@@ -214,6 +231,7 @@ class SxwlPlatform(LoggingConfigurable):
         from ..catalog.archives import ArchiveLimits
         from ..catalog.fetch import FetchPolicy
         from .datasets import DatasetManager
+        from .model_repo import ModelRepository
         from .operations import BackgroundWork
         from .shares import ShareManager
         from .uploads import UploadManager
@@ -281,12 +299,27 @@ class SxwlPlatform(LoggingConfigurable):
             ),
             max_invalid=self.max_invalid_records,
         )
+        self.models = ModelRepository(
+            self.db,
+            self.store,
+            self.work,
+            self.shares,
+            self.uploads,
+            data_dir,
+            self.datasets.fetch_policy,
+            self.datasets.archive_limits,
+            hub_endpoint=self.model_hub_endpoint,
+            hub_token=self.model_hub_token or None,
+        )
         self.work.mark_interrupted()
         self.datasets.mark_interrupted()
+        self.models.mark_interrupted()
 
     def start(self) -> None:
         self.dispatcher.start()
         self.work.spawn(self.datasets.seed_presets(), "preset datasets")
+        if self.build_tiny_model:
+            self.work.spawn(self.models.seed_presets(), "preset models")
 
     async def close(self) -> None:
         await self.work.close()

@@ -68,10 +68,22 @@ def carol(api_hub: Hub) -> Api:
 
 
 def upload(api: Api, name: str, data: bytes, chunk: int = 1 << 20) -> str:
+    return upload_as(api, name, data, chunk)
+
+
+def upload_as(
+    api: Api, name: str, data: bytes, chunk: int = 1 << 20, purpose: str = "dataset"
+) -> str:
+    """Upload ``data`` in chunks; returns the complete upload's id."""
     r = api.call(
         "POST",
         "uploads",
-        json={"filename": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()},
+        json={
+            "filename": name,
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "purpose": purpose,
+        },
     )
     assert r.status_code == 201, r.text
     up = r.json()
@@ -132,8 +144,10 @@ def problem(r: Any, status: int, field: str | None = None) -> str:
 
 def test_import_annotate_publish_and_read_back(alice: Api, bob: Api) -> None:
     ds = create(alice, "faq")
-    broken = jsonl(GOOD[:1]) + b'{"instruction": "oops", "output": \n' + jsonl(
-        [{"instruction": "no answer"}] + GOOD[1:]
+    broken = (
+        jsonl(GOOD[:1])
+        + b'{"instruction": "oops", "output": \n'
+        + jsonl([{"instruction": "no answer"}, *GOOD[1:]])
     )
     imp = import_bytes(alice, ds["id"], "train.jsonl", broken)
     assert imp["status"] == "succeeded", imp
@@ -180,7 +194,11 @@ def test_import_annotate_publish_and_read_back(alice: Api, bob: Api) -> None:
     r = alice.call("GET", f"datasets/{ds['id']}/versions/1/data")
     assert r.status_code == 200
     lines = [json.loads(x) for x in r.text.splitlines()]
-    assert lines[1] == {"instruction": "oops", "input": "", "output": "fixed", "system": "", "history": []} or lines[1]["output"] == "fixed"
+    assert (
+        lines[1]
+        == {"instruction": "oops", "input": "", "output": "fixed", "system": "", "history": []}
+        or lines[1]["output"] == "fixed"
+    )
     assert hashlib.sha256(r.content).hexdigest() == got["versions"][0]["sha256"]
 
     # Someone else sees nothing of it.
@@ -226,9 +244,7 @@ def test_archive_and_url_imports(alice: Api, api_hub: Hub, tmp_path: Path) -> No
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("data/part1.jsonl", jsonl(GOOD))
-        z.writestr(
-            "data/part2.csv", "instruction,input,output\nSay hi,,hi\n\"Quote, me\",x,y\n"
-        )
+        z.writestr("data/part2.csv", 'instruction,input,output\nSay hi,,hi\n"Quote, me",x,y\n')
         z.writestr("README.md", "about")
     imp = import_bytes(alice, ds["id"], "bundle.zip", buf.getvalue())
     assert imp["status"] == "succeeded", imp
@@ -244,7 +260,9 @@ def test_archive_and_url_imports(alice: Api, api_hub: Hub, tmp_path: Path) -> No
     try:
         port = httpd.server_address[1]
         r = alice.call(
-            "POST", f"datasets/{ds['id']}/imports", json={"url": f"http://127.0.0.2:{port}/more.zip"}
+            "POST",
+            f"datasets/{ds['id']}/imports",
+            json={"url": f"http://127.0.0.2:{port}/more.zip"},
         )
         assert r.status_code == 202, r.text
         done = wait_import(alice, ds["id"], r.json())
@@ -362,7 +380,9 @@ def test_ranking_restore_default_order_and_acceleration(alice: Api) -> None:
     r = alice.call("POST", f"datasets/{ds['id']}/versions/1/accelerate")
     assert r.status_code == 202, r.text
     deadline = time.monotonic() + 30
-    while (v := alice.get(f"datasets/{ds['id']}/versions/1"))["acceleration"]["status"] == "running":
+    while (v := alice.get(f"datasets/{ds['id']}/versions/1"))["acceleration"][
+        "status"
+    ] == "running":
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert v["acceleration"]["status"] == "ready", v

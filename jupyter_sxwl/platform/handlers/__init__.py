@@ -41,6 +41,19 @@ from .jobs import (
     JobUsageHandler,
 )
 from .meta import FlavoursHandler, InfoHandler, OpenAPIHandler
+from .models import (
+    ImportSharedModelHandler,
+    ModelArchiveHandler,
+    ModelExportHandler,
+    ModelFileHandler,
+    ModelFilesHandler,
+    ModelHandler,
+    ModelsHandler,
+    ModelSharesHandler,
+    ModelVersionHandler,
+    ModelVersionsHandler,
+    MountResolveHandler,
+)
 from .queues import QueueHandler, QueuesHandler, SchedulerHandler, UserLimitHandler
 
 _ROUTES: list[tuple[str, type[PlatformHandler]]] = [
@@ -80,6 +93,17 @@ _ROUTES: list[tuple[str, type[PlatformHandler]]] = [
     (r"api/v1/datasets/([^/]+)/versions/(\d+)/data", DatasetVersionDataHandler),
     (r"api/v1/datasets/([^/]+)/versions/(\d+)/accelerate", AccelerateHandler),
     (r"api/v1/datasets/([^/]+)/shares", DatasetSharesHandler),
+    (r"api/v1/models", ModelsHandler),
+    (r"api/v1/models/import-shared", ImportSharedModelHandler),
+    (r"api/v1/models/([^/]+)", ModelHandler),
+    (r"api/v1/models/([^/]+)/versions", ModelVersionsHandler),
+    (r"api/v1/models/([^/]+)/versions/(\d+)", ModelVersionHandler),
+    (r"api/v1/models/([^/]+)/versions/(\d+)/files", ModelFilesHandler),
+    (r"api/v1/models/([^/]+)/versions/(\d+)/files/(.+)", ModelFileHandler),
+    (r"api/v1/models/([^/]+)/versions/(\d+)/archive", ModelArchiveHandler),
+    (r"api/v1/models/([^/]+)/versions/(\d+)/export", ModelExportHandler),
+    (r"api/v1/models/([^/]+)/shares", ModelSharesHandler),
+    (r"api/v1/mounts/resolve", MountResolveHandler),
 ]
 
 
