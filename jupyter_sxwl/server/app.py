@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -16,7 +17,9 @@ from ..platform.handlers import api_routes
 from .handlers import (
     CodeFromDirHandler,
     ForwardHandler,
+    LabMountsHandler,
     LocalIdentityHandler,
+    mount_at_start,
     upload_in_process,
     upload_via_hub,
 )
@@ -56,6 +59,7 @@ class SxwlServerExtension(ExtensionApp):
 
     _platform: SxwlPlatform | None = None
     _runtime_file: Path | None = None
+    _mounting: Any = None
 
     @property
     def effective_mode(self) -> str:
@@ -85,7 +89,11 @@ class SxwlServerExtension(ExtensionApp):
         self.log.info("jupyter_sxwl: %s mode", self.effective_mode)
 
     def initialize_handlers(self) -> None:
-        extra: list[Any] = [(r"/sxwl/api/v1/code-packages/from-dir", CodeFromDirHandler)]
+        extra: list[Any] = [
+            (r"/sxwl/api/v1/code-packages/from-dir", CodeFromDirHandler),
+            (r"/sxwl/lab/mounts", LabMountsHandler),
+            (r"/sxwl/lab/mounts/(dataset|model)/([^/]+)", LabMountsHandler),
+        ]
         if self.effective_mode == "hub":
             extra.append((r"/sxwl/api/v1/(.*)", ForwardHandler))
         else:
@@ -100,6 +108,9 @@ class SxwlServerExtension(ExtensionApp):
         if self._platform is not None:
             self._platform.start()
             self._write_runtime_file()
+        wanted = os.environ.get("SXWL_MOUNTS", "")
+        if wanted.strip():
+            self._mounting = asyncio.ensure_future(mount_at_start(self, self.settings, wanted))
 
     def _write_runtime_file(self) -> None:
         """Tell kernels of this server where the in-process platform is (for the SDK)."""

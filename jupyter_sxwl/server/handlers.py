@@ -20,6 +20,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.iostream import StreamClosedError
 
 from ..client.code_package import pack_directory
+from ..client.mounts import MountError, link, list_mounts, mount_root, unlink
 from ..platform.auth import Identity
 from ..platform.errors import Problem
 from ..platform.handlers.base import PlatformHandler
@@ -215,3 +216,109 @@ async def upload_in_process(handler: APIHandler, name: str, data: bytes) -> tupl
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+async def resolve_mount(handler: Any, kind: str, name: str, version: int | None) -> dict[str, Any]:
+    """Ask the platform for a read-only local copy of a dataset or model version."""
+    settings = handler.settings
+    if settings.get("sxwl_mode") == "hub":
+        body = {"kind": kind, "name": name, "version": version}
+        request = HTTPRequest(
+            f"{settings['sxwl_platform_url']}api/v1/mounts/resolve",
+            method="POST",
+            headers={
+                "Authorization": f"token {settings['sxwl_hub_token']}",
+                "Content-Type": "application/json",
+            },
+            body=json.dumps(body),
+            request_timeout=3600,
+        )
+        response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        if response.code == 599:
+            raise Problem(502, f"the platform service is not reachable: {response.error}")
+        answer = json.loads(response.body or b"{}")
+        if response.code >= 400:
+            raise Problem(
+                response.code,
+                answer.get("detail", "the platform refused the mount"),
+                [(e["field"], e["message"]) for e in answer.get("errors", [])],
+            )
+        return answer  # type: ignore[no-any-return]
+    platform = settings["sxwl_platform"]
+    manager = platform.datasets if kind == "dataset" else platform.models
+    info, path = await manager.materialise(local_identity(), name, version)
+    return {**info, "path": str(path)}
+
+
+class LabMountsHandler(SxwlAPIHandler):
+    """Mounts of this lab (L2): list, add (``{"kind", "name", "version"}``) and remove."""
+
+    def _check_user(self) -> None:
+        if self.current_user is None:
+            raise Problem(401, "authentication required: log in to this Jupyter server")
+
+    async def get(self) -> None:
+        self._check_user()
+        self.finish(json.dumps({"mounts": list_mounts(), "root": str(mount_root())}))
+
+    async def post(self) -> None:
+        self._check_user()
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise Problem.invalid("body", "is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise Problem.invalid("body", "must be a JSON object")
+        kind, name, version = body.get("kind"), body.get("name"), body.get("version")
+        if kind not in ("dataset", "model"):
+            raise Problem.invalid("kind", "must be dataset or model")
+        if not isinstance(name, str) or not name:
+            raise Problem.invalid("name", f"is required: the {kind}'s name")
+        if version is not None and (type(version) is not int or version < 1):
+            raise Problem.invalid("version", "must be a version number or left out")
+        info = await resolve_mount(self, kind, name, version)
+        try:
+            path = link(kind, info["name"], info["path"])
+        except MountError as e:
+            raise Problem.invalid("name", str(e), 409) from None
+        self.set_status(201)
+        self.finish(json.dumps({**info, "target": info["path"], "path": str(path)}))
+
+    async def delete(self, kind: str, name: str) -> None:
+        self._check_user()
+        try:
+            removed = unlink(kind, name)
+        except MountError as e:
+            raise Problem.invalid("name", str(e), 409) from None
+        if not removed:
+            raise Problem.not_found(f"mount {kind}/{name}")
+        self.set_status(204)
+        self.finish()
+
+
+async def mount_at_start(app: Any, settings: dict[str, Any], wanted: str) -> None:
+    """Mount what was chosen on the hub's spawn page (``SXWL_MOUNTS``, a JSON list)."""
+
+    class _Holder:
+        pass
+
+    holder: Any = _Holder()
+    holder.settings = settings
+    try:
+        items = json.loads(wanted)
+    except ValueError:
+        app.log.error("jupyter_sxwl: SXWL_MOUNTS is not JSON; nothing mounted")
+        return
+    for item in items if isinstance(items, list) else []:
+        try:
+            info = await resolve_mount(holder, item["kind"], item["name"], item.get("version"))
+            path = link(item["kind"], info["name"], info["path"])
+            app.log.info(
+                "jupyter_sxwl: mounted %s %s v%s at %s",
+                item["kind"],
+                info["name"],
+                info["version"],
+                path,
+            )
+        except Exception as e:  # one bad mount must not stop the lab
+            app.log.error("jupyter_sxwl: could not mount %s: %s", item, e)

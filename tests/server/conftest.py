@@ -35,7 +35,9 @@ class LocalServer:
 
 
 @contextlib.contextmanager
-def start_local_server(base: Path) -> Iterator[LocalServer]:
+def start_local_server(
+    base: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[LocalServer]:
     """``jupyter server`` with the platform in-process; state under ``base`` (reusable)."""
     root, data, runtime = base / "root", base / "platform", base / "runtime"
     for d in (root, data, runtime):
@@ -50,6 +52,7 @@ def start_local_server(base: Path) -> Iterator[LocalServer]:
     }
     for name in ("JUPYTERHUB_API_TOKEN", "SXWL_PLATFORM_URL"):
         env.pop(name, None)
+    env.update(extra_env or {})
     argv = [
         sys.executable,
         "-m",
