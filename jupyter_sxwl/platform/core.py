@@ -311,6 +311,14 @@ class SxwlPlatform(LoggingConfigurable):
             hub_endpoint=self.model_hub_endpoint,
             hub_token=self.model_hub_token or None,
         )
+        self.jobs.mount_resolvers = {
+            "dataset": self.datasets.resolve_ref,
+            "model": self.models.resolve_ref,
+        }
+        self.dispatcher.materialisers = {
+            "dataset": self.datasets.materialise,
+            "model": self.models.materialise,
+        }
         self.work.mark_interrupted()
         self.datasets.mark_interrupted()
         self.models.mark_interrupted()

@@ -1273,6 +1273,13 @@ class DatasetManager:
             v = self._version(session, ds, number)
             return v.object_key, f"{ds.name}-v{v.number}.jsonl", v.size, v.sha256
 
+    def resolve_ref(self, identity: Identity, ref: str, number: int | None) -> dict[str, Any]:
+        """The published version a job would mount: ``{"id", "name", "version"}``."""
+        with self.db.session() as session:
+            ds, _ = self._load(session, identity, ref)
+            v = self._version(session, ds, number)
+            return {"id": ds.id, "name": ds.name, "version": v.number}
+
     def operation(self, identity: Identity, op_id: str) -> dict[str, Any]:
         return self.work.get(identity, op_id)
 

@@ -38,6 +38,7 @@ from ..store.database import Database
 from ..store.models import Job, Queue, utcnow
 from ..store.models import UserLimit as UserLimitRow
 from . import rundir
+from .auth import Identity
 from .payloads import ACTIVE_STATUSES
 
 _FINAL_BY_PHASE = {
@@ -88,7 +89,10 @@ def launch_request(job: Job, flavour: Flavour | None) -> LaunchRequest:
         nodes=job.nodes,
         procs_per_node=job.procs_per_node,
         working_dir=job.working_dir,
-        env=dict(job.env or {}),
+        env={
+            **(job.env or {}),
+            **({"SXWL_MOUNT_ROOT": str(Path(job.run_dir) / "mnt")} if job.mounts else {}),
+        },
         cpu_per_node=job.cpu_per_node,
         memory_gb_per_node=job.memory_gb_per_node,
         accelerators_per_node=job.accelerators_per_node,
@@ -109,6 +113,10 @@ def _ts(value: float | None) -> dt.datetime | None:
 class Dispatcher:
     """Admission cycles, launches and state tracking for every job."""
 
+    # kind -> async materialise(identity, ref, version) -> (info, local folder); set by the
+    # platform once the dataset and model managers exist.
+    materialisers: dict[str, Any]
+
     def __init__(
         self,
         db: Database,
@@ -120,6 +128,7 @@ class Dispatcher:
         log: logging.Logger | None = None,
         code_dir: Path | None = None,
     ) -> None:
+        self.materialisers = {}
         self.db = db
         self.code_dir = code_dir
         self.backend = backend
@@ -313,6 +322,7 @@ class Dispatcher:
                 else None
             )
             volume_paths = {"checkpoint_path": job.checkpoint_path, "model_path": job.model_path}
+            mounts, owner = list(job.mounts or []), job.owner
             capacities = {
                 "checkpoint_capacity_gb": job.checkpoint_capacity_gb,
                 "model_capacity_gb": job.model_capacity_gb,
@@ -321,6 +331,11 @@ class Dispatcher:
             await asyncio.to_thread(
                 rundir.prepare, request.run_dir, archive, volume_paths, capacities
             )
+            for m in mounts:
+                _, path = await self.materialisers[m["kind"]](
+                    Identity(owner), m["id"], m["version"]
+                )
+                await asyncio.to_thread(rundir.link_mount, request.run_dir, m, path)
             await self.backend.launch(request)
             self._has_starting = True
         except Exception as e:

@@ -98,6 +98,9 @@ class JobManager:
         self.max_code_files = max_code_files
         self.stop_grace_seconds = stop_grace_seconds
         self.jobs_dir = data_dir / "jobs"
+        # kind -> resolve(identity, name, version) -> {"id", "name", "version"}; set by the
+        # platform once the dataset and model managers exist.
+        self.mount_resolvers: dict[str, Any] = {}
         self.code_dir = data_dir / "code-packages"
 
     # -- reading -----------------------------------------------------------------------------
@@ -108,6 +111,7 @@ class JobManager:
         duration = (end - job.started_at).total_seconds() if job.started_at and end else None
         # Every stored column the API shows is copied as is; the rest is derived here.
         fields = {name: getattr(job, name) for name in _STORED_FIELDS}
+        fields["mounts"] = job.mounts or []
         out = JobOut(
             **fields,
             env=job.env or {},
@@ -206,6 +210,7 @@ class JobManager:
         ]
         if problems or layout:
             raise Problem.fields(problems + layout)
+        mounts = await self._resolve_mounts(identity, spec)
 
         job_id = new_id("job")
         run_dir = self.jobs_dir / job_id
@@ -235,6 +240,7 @@ class JobManager:
                 model_path=spec.model_path,
                 model_capacity_gb=spec.model_capacity_gb,
                 max_run_minutes=spec.max_run_minutes,
+                mounts=mounts or None,
                 attempt=1,
                 resume=False,
                 run_dir=str(run_dir),
@@ -244,6 +250,30 @@ class JobManager:
             session.flush()
             out = self.to_out(job)
         self.dispatcher.wake()
+        return out
+
+    async def _resolve_mounts(self, identity: Identity, spec: JobSubmit) -> list[dict[str, Any]]:
+        """Check each mount names a version the caller can read; pin it to that version."""
+        out: list[dict[str, Any]] = []
+        errors: list[tuple[str, str]] = []
+        seen: set[tuple[str, str]] = set()
+        for i, m in enumerate(spec.mounts):
+            resolver = self.mount_resolvers.get(m.kind)
+            if resolver is None:
+                errors.append((f"mounts.{i}.kind", f"{m.kind} mounts are not available here"))
+                continue
+            try:
+                info = resolver(identity, m.name, m.version)
+            except Problem as e:
+                errors.append((f"mounts.{i}.name", e.detail))
+                continue
+            if (m.kind, info["name"]) in seen:
+                errors.append((f"mounts.{i}.name", f"{info['name']!r} is mounted twice"))
+                continue
+            seen.add((m.kind, info["name"]))
+            out.append({**info, "kind": m.kind, "path": f"mnt/{m.kind}s/{info['name']}"})
+        if errors:
+            raise Problem.fields(errors)
         return out
 
     def _members(self, package_id: str) -> tuple[list[str], list[str]]:

@@ -902,6 +902,13 @@ class ModelRepository:
 
     # -- mounts --------------------------------------------------------------------------------
 
+    def resolve_ref(self, identity: Identity, ref: str, number: int | None) -> dict[str, Any]:
+        """The ready version a job would mount: ``{"id", "name", "version"}``."""
+        with self.db.session() as session:
+            m, _ = self._load(session, identity, ref)
+            v = self._ready(session, m, number) if number else self._latest_ready(session, m)
+            return {"id": m.id, "name": m.name, "version": v.number}
+
     async def materialise(
         self, identity: Identity, ref: str, number: int | None = None
     ) -> tuple[dict[str, Any], Path]:

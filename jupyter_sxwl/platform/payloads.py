@@ -78,6 +78,18 @@ def check_relative_path(value: str, allow_dot: bool = False) -> str:
     return norm
 
 
+class MountSpec(BaseModel):
+    """A published dataset version or a model version mounted read-only into a job (L2)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["dataset", "model"] = Field(description="dataset or model")
+    name: str = Field(description="the dataset's or model's name (or id)", max_length=128)
+    version: int | None = Field(
+        None, ge=1, description="the version; null: the latest published (or ready) one"
+    )
+
+
 class JobSubmit(BaseModel):
     """What a user sends to submit a custom training job."""
 
@@ -113,6 +125,12 @@ class JobSubmit(BaseModel):
         None, description="stop the job as TimedOut after this many minutes; null: run to the end"
     )
     image: str | None = Field(None, description="container image (cluster mode)")
+    mounts: list[MountSpec] = Field(
+        default_factory=list,
+        max_length=32,
+        description="datasets and models to mount read-only; the job finds them at "
+        "$SXWL_MOUNT_ROOT/<kind>s/<name> (also ./mnt/<kind>s/<name> in its work directory)",
+    )
 
     @field_validator("name")
     @classmethod
@@ -287,6 +305,7 @@ class JobOut(BaseModel):
     working_dir: str
     env: dict[str, str]
     image: str | None
+    mounts: list[dict[str, Any]] = []
     code_package: str | None
     checkpoint_path: str
     checkpoint_capacity_gb: float

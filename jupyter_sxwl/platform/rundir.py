@@ -11,6 +11,7 @@ import os
 import posixpath
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from ..catalog.code_packages import unpack_archive
 
@@ -84,3 +85,20 @@ def prepare(
         link.symlink_to(os.path.relpath(target, run_dir / "work" / posixpath.dirname(rel)))
     (run_dir / "volumes" / "capacity.json").write_text(json.dumps(capacities))
     staging.rename(work)
+
+
+def link_mount(run_dir: Path, mount: dict[str, Any], target: Path) -> None:
+    """Link a mounted dataset or model version at ``run_dir/mnt/<kind>s/<name>``.
+
+    The job reads ``$SXWL_MOUNT_ROOT`` (= ``run_dir/mnt``); ``work/mnt`` points there too
+    unless the code has a ``mnt`` of its own.
+    """
+    root = run_dir / "mnt"
+    link = root / f"{mount['kind']}s" / mount["name"]
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(target, target_is_directory=True)
+    work_link = run_dir / "work" / "mnt"
+    if not work_link.exists() and not work_link.is_symlink():
+        work_link.symlink_to(os.path.relpath(root, run_dir / "work"), target_is_directory=True)

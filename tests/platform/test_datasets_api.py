@@ -402,3 +402,40 @@ def test_presets_are_listed_and_read_only(alice: Api) -> None:
     zh = next(d for d in presets if d["name"] == "alpaca_zh_demo")
     assert zh["latest"]["records"] >= 200 and zh["read_only"]
     problem(alice.call("POST", f"datasets/{zh['id']}/publish", json={}), 403)
+
+
+def test_jobs_mount_published_versions(alice: Api, bob: Api) -> None:
+    ds = create(alice, "for-jobs")
+    assert import_bytes(alice, ds["id"], "a.jsonl", jsonl(GOOD))["status"] == "succeeded"
+    r = alice.call(
+        "POST",
+        "jobs",
+        json={"name": "m", "command": "true", "mounts": [{"kind": "dataset", "name": "for-jobs"}]},
+    )
+    assert "publish it first" in problem(r, 400, "mounts.0.name")
+    assert publish(alice, ds["id"])["status"] == "succeeded"
+    job = alice.submit(
+        command='wc -l < "$SXWL_MOUNT_ROOT/datasets/for-jobs/data.jsonl" && '
+        "head -c 60 mnt/datasets/for-jobs/data.jsonl",
+        mounts=[{"kind": "dataset", "name": "for-jobs"}],
+    )
+    assert job["mounts"] == [
+        {
+            "kind": "dataset",
+            "id": ds["id"],
+            "name": "for-jobs",
+            "version": 1,
+            "path": "mnt/datasets/for-jobs",
+        }
+    ]
+    done = alice.wait(job["id"])
+    assert done["status"] == "Succeeded", done
+    log = alice.call("GET", f"jobs/{job['id']}/logs").text
+    assert log.splitlines()[0].strip() == "3" and "Translate to French" in log
+    # Someone else's dataset cannot be mounted.
+    r = bob.call(
+        "POST",
+        "jobs",
+        json={"name": "x", "command": "true", "mounts": [{"kind": "dataset", "name": ds["id"]}]},
+    )
+    problem(r, 400, "mounts.0.name")
