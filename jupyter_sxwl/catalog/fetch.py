@@ -21,7 +21,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -330,7 +330,10 @@ def _tls_context(policy: FetchPolicy) -> ssl.SSLContext:
 
 
 def _request(
-    target: _Target, policy: FetchPolicy, addresses: list[tuple[int, Any]]
+    target: _Target,
+    policy: FetchPolicy,
+    addresses: list[tuple[int, Any]],
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
     conn: http.client.HTTPConnection
     if target.scheme == "https":
@@ -346,6 +349,8 @@ def _request(
         # The bytes on the wire are the file: no transparent decompression.
         conn.putheader("Accept-Encoding", "identity")
         conn.putheader("Connection", "close")
+        for name, value in (headers or {}).items():
+            conn.putheader(name, value)
         conn.endheaders()
         return conn, conn.getresponse()
     except BaseException as e:
@@ -472,8 +477,12 @@ def fetch_url(
     *,
     policy: FetchPolicy,
     progress: Callable[[int, int | None], None] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> FetchResult:
     """Download ``url`` into the file ``dest`` under ``policy``.
+
+    ``headers`` (e.g. ``Authorization``) go to the URL's own host only, never to a host a
+    redirect leads to (a CDN must not see a hub token).
 
     Follows up to ``policy.max_redirects`` redirects, checking each hop like the first. The
     body goes to ``dest`` plus ``.part`` and is renamed to ``dest`` when complete; on any
@@ -492,7 +501,8 @@ def fetch_url(
             if referrer is None:
                 raise
             raise _refuse(f"{referrer.url} redirected to a refused URL: {e}") from e
-        conn, response = _request(target, policy, addresses)
+        extra = headers if (target.host, target.port) == (first.host, first.port) else None
+        conn, response = _request(target, policy, addresses, extra)
         try:
             status = response.status
             if status in _REDIRECTS:

@@ -670,9 +670,10 @@ class ModelRepository:
         policy: FetchPolicy = self.fetch_policy
 
         def fetch(url: str, target: Path, headers: Any) -> None:
-            # Hub files go through the same address rules as every URL import.
+            # Hub files go through the same address rules as every URL import; the token in
+            # ``headers`` reaches the hub itself, never a host it redirects to.
             try:
-                fetch_url(url, target, policy=policy)
+                fetch_url(url, target, policy=policy, headers=dict(headers or {}))
             except FetchError as e:
                 raise HubDownloadError(str(e)) from None
 

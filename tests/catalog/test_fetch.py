@@ -614,3 +614,18 @@ def test_tls_certificate_not_matching_the_url_is_refused(
 
     assert tls_server.requests == []
     assert_nothing_written(dest)
+
+
+def test_extra_headers_reach_the_first_host_only(
+    server: Server, other_server: Server, dest: Path
+) -> None:
+    target = other_server.url("/file.bin")
+    fetch_url(
+        server.url(f"/redirect?to={target}"),
+        dest,
+        policy=LOCAL,
+        headers={"Authorization": "Bearer hub-token"},
+    )
+    assert server.requests[0][1].get("Authorization") == "Bearer hub-token"
+    assert "Authorization" not in other_server.requests[0][1]
+    assert dest.read_bytes() == BODY
