@@ -151,6 +151,90 @@ c.Spawner.server_token_scopes = [
     "access:services!service=sxwl",
 ]
 c.Spawner.start_timeout = 60
+
+
+# --- mounts chosen on the spawn page (L2) -------------------------------------------------
+# The spawn page lists the user's own and shared datasets with a published version and their
+# models with a ready version; what is ticked is mounted read-only under ~/mnt when the lab
+# starts (the server extension reads SXWL_MOUNTS). Users with nothing to mount see no page.
+
+
+async def _mountables(spawner) -> list[dict]:  # type: ignore[no-untyped-def]
+    import json as _json
+
+    from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+    token = spawner.user.new_api_token(
+        scopes=["access:services!service=sxwl"], expires_in=120, note="sxwl spawn page"
+    )
+    items: list[dict] = []
+    for kind in ("datasets", "models"):
+        request = HTTPRequest(
+            f"http://127.0.0.1:{PLATFORM_PORT}/services/sxwl/api/v1/{kind}",
+            headers={"Authorization": f"token {token}"},
+            request_timeout=10,
+        )
+        try:
+            response = await AsyncHTTPClient().fetch(request)
+        except Exception as e:  # the spawn must not fail because the platform is down
+            spawner.log.warning("sxwl spawn page: could not list %s: %s", kind, e)
+            continue
+        for obj in _json.loads(response.body)[kind]:
+            if obj.get("preset") or not obj.get("latest_version"):
+                continue
+            items.append({"kind": kind[:-1], "name": obj["name"], "version": obj["latest_version"]})
+    return items
+
+
+async def _options_form(spawner) -> str:  # type: ignore[no-untyped-def]
+    import html as _html
+    import json as _json
+
+    items = await _mountables(spawner)
+    if not items:
+        return ""
+    rows = "".join(
+        '<div class="checkbox"><label><input type="checkbox" name="sxwl_mount" value="{}"> '
+        "{} <b>{}</b> v{} &rarr; ~/mnt/{}s/{}</label></div>".format(
+            _html.escape(_json.dumps(i)),
+            i["kind"],
+            _html.escape(i["name"]),
+            i["version"],
+            i["kind"],
+            _html.escape(i["name"]),
+        )
+        for i in items
+    )
+    return f"<p>Mount read-only into the lab (optional):</p>{rows}"
+
+
+def _options_from_form(formdata: dict) -> dict:
+    import json as _json
+
+    mounts = []
+    for raw in formdata.get("sxwl_mount", []):
+        try:
+            item = _json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(item, dict) and item.get("kind") in ("dataset", "model"):
+            mounts.append(
+                {"kind": item["kind"], "name": str(item["name"]), "version": item.get("version")}
+            )
+    return {"mounts": mounts}
+
+
+def _pass_mounts(spawner) -> None:  # type: ignore[no-untyped-def]
+    import json as _json
+
+    mounts = (spawner.user_options or {}).get("mounts") or []
+    if mounts:
+        spawner.environment = {**spawner.environment, "SXWL_MOUNTS": _json.dumps(mounts)}
+
+
+c.Spawner.options_form = _options_form
+c.Spawner.options_from_form = _options_from_form
+c.Spawner.pre_spawn_hook = _pass_mounts
 c.Spawner.http_timeout = 60
 
 # --- the platform service ------------------------------------------------------------------
