@@ -542,12 +542,13 @@ class DatasetManager:
                 await asyncio.to_thread(check_url, url, self.fetch_policy)
             except FetchError as e:
                 raise Problem.invalid(getattr(e, "field", None) or "url", str(e)) from None
-            source, detail, local = "url", url, None
+            source, detail, local, local_sha = "url", url, None, None
         else:
             up = await asyncio.to_thread(
                 self.uploads.take, identity, body["upload_id"], "dataset", staging / "upload.bin"
             )
             source, detail, local = "upload", up.filename, staging / "upload.bin"
+            local_sha = up.sha256
         imp = DatasetImport(
             id=imp_id,
             dataset_id=ds_id,
@@ -562,7 +563,9 @@ class DatasetManager:
             session.add(imp)
             session.flush()
             out = self._import_out(imp)
-        self.work.spawn(self._run_import(imp_id, ds_id, atype, staging, local, detail), imp_id)
+        self.work.spawn(
+            self._run_import(imp_id, ds_id, atype, staging, local, detail, local_sha), imp_id
+        )
         return out
 
     def _set_import(self, imp_id: str, **values: Any) -> None:
@@ -579,10 +582,11 @@ class DatasetManager:
         staging: Path,
         local: Path | None,
         detail: str,
+        local_sha: str | None = None,
     ) -> None:
         try:
             await asyncio.to_thread(
-                self._import_sync, imp_id, ds_id, annotation_type, staging, local, detail
+                self._import_sync, imp_id, ds_id, annotation_type, staging, local, detail, local_sha
             )
         except asyncio.CancelledError:
             self._set_import(
@@ -614,7 +618,13 @@ class DatasetManager:
         staging: Path,
         local: Path | None,
         detail: str,
+        local_sha: str | None = None,
     ) -> None:
+        """Download (URL), unpack (archive), check and draft every file, then commit.
+
+        The sha256 of each source is known already (computed while the upload arrived, the
+        download ran or the archive was unpacked), so no extra pass over the bytes is made.
+        """
         from ..catalog.archives import ArchiveError, archive_kind, extract_archive, is_archive
         from ..catalog.fetch import FetchError, fetch_url
 
@@ -634,7 +644,8 @@ class DatasetManager:
                 raise _ImportFailed(f"download failed: {e}") from None
             local = Path(got.path)
             filename = got.filename or "download"
-        sources: list[tuple[str, Path]] = []
+            local_sha = got.sha256
+        sources: list[tuple[str, Path, str | None]] = []
         skipped: list[str] = []
         if is_archive(filename) or archive_kind(local) is not None:
             self._set_import(imp_id, phase="unpacking")
@@ -647,7 +658,9 @@ class DatasetManager:
             local.unlink(missing_ok=True)
             for m in sorted(members, key=lambda m: m.relative_path):
                 if _dataset_file(m.relative_path):
-                    sources.append((m.relative_path, staging / "unpacked" / m.relative_path))
+                    sources.append(
+                        (m.relative_path, staging / "unpacked" / m.relative_path, m.sha256)
+                    )
                 else:
                     skipped.append(m.relative_path)
             if not sources:
@@ -661,8 +674,8 @@ class DatasetManager:
                     f"{filename}: not a dataset file; upload .jsonl, .json or .csv files, or a "
                     ".zip / .tar.gz archive of them"
                 )
-            sources.append((filename, local))
-        total = sum(p.stat().st_size for _, p in sources)
+            sources.append((filename, local, local_sha))
+        total = sum(p.stat().st_size for _, p, _ in sources)
         self._set_import(imp_id, phase="validating", bytes_total=total, bytes_done=0)
         drafts: list[tuple[str, Path, Any, str, int]] = []
         done_before = 0
@@ -671,11 +684,11 @@ class DatasetManager:
             for s in skipped[:20]
         ]
         invalid = records = 0
-        for i, (name, path) in enumerate(sources):
+        for i, (name, path, known_sha) in enumerate(sources):
             draft = staging / "drafts" / f"{i}.jsonl"
             draft.parent.mkdir(parents=True, exist_ok=True)
             base = done_before
-            digest = _sha256(path)
+            digest = known_sha or _sha256(path)
             try:
                 result = build_draft(
                     path,
