@@ -53,6 +53,58 @@ _PROBLEM = {
 }
 
 
+# Datasets, models, uploads and mounts (docs/rest-api.md describes their objects).
+_CATALOGUE_ROUTES: list[tuple[str, str, str, int]] = [
+    ("/uploads", "post", "declare a chunked upload: filename, size, sha256, purpose", 201),
+    ("/uploads/{upload_id}", "get", "how many bytes arrived", 200),
+    ("/uploads/{upload_id}", "put", "send the chunk starting at ?offset= (raw bytes)", 200),
+    ("/uploads/{upload_id}", "delete", "abandon an upload", 204),
+    ("/operations/{op_id}", "get", "progress and result of a publish or export", 200),
+    ("/shares/{share_id}", "delete", "revoke a share token", 200),
+    ("/datasets", "get", "my, shared and preset datasets", 200),
+    ("/datasets", "post", "create a dataset: name, annotation_type, data_type", 201),
+    ("/datasets/shared", "post", "add a dataset shared with me: {token}", 201),
+    ("/datasets/{dataset}", "get", "one dataset with files and versions", 200),
+    ("/datasets/{dataset}", "patch", "rename or describe a dataset", 200),
+    ("/datasets/{dataset}", "delete", "delete a dataset, its versions and shares", 204),
+    ("/datasets/{dataset}/shared", "delete", "remove a shared dataset from my list", 204),
+    ("/datasets/{dataset}/imports", "get", "imports and their reports", 200),
+    ("/datasets/{dataset}/imports", "post", "import {upload_id} or {url}", 202),
+    ("/datasets/{dataset}/imports/{import_id}", "get", "one import: progress, problems", 200),
+    ("/datasets/{dataset}/records", "get", "records of the working copy (?only=invalid)", 200),
+    ("/datasets/{dataset}/records", "post", "add a record", 201),
+    ("/datasets/{dataset}/records/{record}", "get", "one record with previous/next", 200),
+    ("/datasets/{dataset}/records/{record}", "put", "edit a record or mark it reviewed", 200),
+    ("/datasets/{dataset}/records/{record}", "delete", "delete a record", 204),
+    ("/datasets/{dataset}/records/{record}/restore", "post", "restore (all or order)", 200),
+    ("/datasets/{dataset}/publish", "post", "publish a new immutable version", 202),
+    ("/datasets/{dataset}/versions", "get", "published versions", 200),
+    ("/datasets/{dataset}/versions/{number}", "get", "one version", 200),
+    ("/datasets/{dataset}/versions/{number}/data", "get", "download a version (JSONL)", 200),
+    ("/datasets/{dataset}/versions/{number}/accelerate", "post", "copy to fast storage", 202),
+    ("/datasets/{dataset}/versions/{number}/accelerate", "delete", "drop the fast copy", 200),
+    ("/datasets/{dataset}/shares", "get", "share tokens of a dataset (no secrets)", 200),
+    ("/datasets/{dataset}/shares", "post", "make a share token (shown once)", 201),
+    ("/models", "get", "my and preset models", 200),
+    ("/models", "post", "create a model", 201),
+    ("/models/import-shared", "post", "import a shared model version: {token, name}", 202),
+    ("/models/{model}", "get", "one model with its versions", 200),
+    ("/models/{model}", "patch", "rename or describe a model", 200),
+    ("/models/{model}", "delete", "delete a model and its versions", 204),
+    ("/models/{model}/versions", "get", "versions with import status", 200),
+    ("/models/{model}/versions", "post", "import a version: upload, url, job, lab, preset", 202),
+    ("/models/{model}/versions/{number}", "get", "one version", 200),
+    ("/models/{model}/versions/{number}", "delete", "delete a version", 204),
+    ("/models/{model}/versions/{number}/files", "get", "files with sizes and sha256", 200),
+    ("/models/{model}/versions/{number}/files/{path}", "get", "download one file", 200),
+    ("/models/{model}/versions/{number}/archive", "get", "download the version as .tar", 200),
+    ("/models/{model}/versions/{number}/export", "post", "copy to an S3 bucket/prefix", 202),
+    ("/models/{model}/shares", "get", "share tokens of a model", 200),
+    ("/models/{model}/shares", "post", "make a share token (shown once)", 201),
+    ("/mounts/resolve", "post", "a read-only local copy of a version, for a mount", 200),
+]
+
+
 def _ref(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -207,12 +259,19 @@ def openapi_document(base: str = "/api/v1/") -> dict[str, Any]:
         },
         "/openapi.json": {"get": _op("this document")},
     }
+    for path, method, summary, ok in _CATALOGUE_ROUTES:
+        entry = paths.setdefault(path, {})
+        names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+        if names:
+            entry["parameters"] = [_path_param(n) for n in names]
+        entry[method] = _op(summary, ok)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "jupyter_sxwl platform API",
             "version": __version__,
-            "description": "Training jobs, queues and flavours. Authenticate with "
+            "description": "Training jobs, queues, flavours, datasets and models. "
+            "Authenticate with "
             "'Authorization: token <JupyterHub API token>'.",
         },
         "servers": [{"url": base.rstrip("/")}],
