@@ -234,6 +234,17 @@ def test_share_token_adds_a_read_only_dataset(alice: Api, bob: Api, carol: Api) 
     assert alice.call("DELETE", f"shares/{share['id']}").status_code == 200
     assert bob.call("GET", f"datasets/{ds['id']}").status_code == 404
     problem(carol.call("POST", "datasets/shared", json={"token": share["token"]}), 410, "token")
+    # An expired token opens nothing either.
+    r = alice.call("POST", f"datasets/{ds['id']}/shares", json={"expires_in_days": 0.00001})
+    time.sleep(1.2)
+    assert "expired" in problem(
+        carol.call("POST", "datasets/shared", json={"token": r.json()["token"]}), 410, "token"
+    )
+    problem(
+        alice.call("POST", f"datasets/{ds['id']}/shares", json={"expires_in_days": 0}),
+        400,
+        "expires_in_days",
+    )
     # Someone else cannot revoke alice's shares.
     share2 = alice.call("POST", f"datasets/{ds['id']}/shares", json={}).json()
     assert bob.call("DELETE", f"shares/{share2['id']}").status_code == 404
