@@ -32,7 +32,7 @@ from ..catalog.datasets.draft import (
     record_problems,
 )
 from ..catalog.datasets.formats import DatasetFileError
-from ..storage.base import ObjectStore
+from ..storage.base import ObjectStore, file_sha256
 from ..store.database import Database
 from ..store.models import (
     Dataset,
@@ -47,7 +47,7 @@ from ..store.models import (
 from .auth import Identity
 from .errors import Problem
 from .operations import BackgroundWork, Throttle, iso, operation_out
-from .payloads import NAME_RE, check_text
+from .payloads import catalogue_name, check_text, text_field
 from .shares import ShareManager
 from .uploads import UploadManager
 
@@ -354,32 +354,6 @@ class DatasetManager:
 
     # -- create, change, delete ----------------------------------------------------------------
 
-    def _check_name(self, name: Any) -> str:
-        if not isinstance(name, str) or not name.strip():
-            raise Problem.invalid("name", "is required, e.g. 'customer-faq'")
-        try:
-            check_text(name, "name")
-        except ValueError as e:
-            raise Problem.invalid("name", str(e)) from None
-        if not NAME_RE.match(name):
-            raise Problem.invalid(
-                "name",
-                "must start with a letter or digit and hold at most 63 letters, digits, '.', "
-                "'_' or '-'",
-            )
-        return name
-
-    def _check_description(self, value: Any) -> str:
-        if not isinstance(value, str):
-            raise Problem.invalid("description", "must be text")
-        try:
-            check_text(value, "description")
-        except ValueError as e:
-            raise Problem.invalid("description", str(e)) from None
-        if len(value) > 4000:
-            raise Problem.invalid("description", "is longer than 4000 characters")
-        return value
-
     def create(self, identity: Identity, body: dict[str, Any]) -> dict[str, Any]:
         known = {"name", "description", "data_type", "annotation_type"}
         extra = sorted(set(body) - known)
@@ -387,8 +361,8 @@ class DatasetManager:
             raise Problem.fields(
                 [(k, "is not a known field; remove it (see openapi.json)") for k in extra]
             )
-        name = self._check_name(body.get("name"))
-        description = self._check_description(body.get("description", ""))
+        name = catalogue_name(body.get("name"), "customer-faq")
+        description = text_field(body, "description", 4000)
         data_type = body.get("data_type", "text")
         if data_type not in DATA_TYPES:
             raise Problem.invalid("data_type", f"must be one of {', '.join(DATA_TYPES)}")
@@ -438,7 +412,7 @@ class DatasetManager:
         with self.db.session() as session:
             ds, access = self._load(session, identity, ref, write=True)
             if "name" in body:
-                name = self._check_name(body["name"])
+                name = catalogue_name(body["name"], "customer-faq")
                 clash = session.scalar(
                     select(Dataset.id).where(
                         Dataset.owner == ds.owner, Dataset.name == name, Dataset.id != ds.id
@@ -448,7 +422,7 @@ class DatasetManager:
                     raise Problem.invalid("name", f"a dataset named {name!r} exists already", 409)
                 ds.name = name
             if "description" in body:
-                ds.description = self._check_description(body["description"])
+                ds.description = text_field(body, "description", 4000)
             ds.updated_at = utcnow()
             return self.to_out(session, ds, access, detail=True)
 
@@ -688,7 +662,7 @@ class DatasetManager:
             draft = staging / "drafts" / f"{i}.jsonl"
             draft.parent.mkdir(parents=True, exist_ok=True)
             base = done_before
-            digest = known_sha or _sha256(path)
+            digest = known_sha or file_sha256(path)
             try:
                 result = build_draft(
                     path,
@@ -1578,14 +1552,6 @@ class DatasetManager:
 
 class _ImportFailed(Exception):
     """An import or publish that cannot go on; the message is for the user."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(8 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _rmtree_readonly(path: Path) -> None:

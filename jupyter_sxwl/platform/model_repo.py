@@ -24,14 +24,14 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 
 from ..catalog.models.presets import preset_models
-from ..storage.base import ObjectStore
+from ..storage.base import ObjectStore, file_sha256
 from ..store.database import Database
 from ..store.models import Job, Model, ModelVersion, utcnow
 from .auth import Identity
 from .datasets import _rmtree_readonly
 from .errors import Problem
 from .operations import BackgroundWork, Throttle, iso, operation_out
-from .payloads import FINAL_STATUSES, NAME_RE, check_text
+from .payloads import FINAL_STATUSES, catalogue_name, text_field
 from .shares import ShareManager
 from .uploads import UploadManager
 
@@ -267,39 +267,13 @@ class ModelRepository:
 
     # -- create, change, delete ----------------------------------------------------------------
 
-    @staticmethod
-    def _check_name(name: Any) -> str:
-        if not isinstance(name, str) or not name.strip():
-            raise Problem.invalid("name", "is required, e.g. 'qwen-support-bot'")
-        try:
-            check_text(name, "name")
-        except ValueError as e:
-            raise Problem.invalid("name", str(e)) from None
-        if not NAME_RE.match(name):
-            raise Problem.invalid(
-                "name",
-                "must start with a letter or digit and hold at most 63 letters, digits, '.', "
-                "'_' or '-'",
-            )
-        return name
-
-    @staticmethod
-    def _check_text_field(body: dict[str, Any], field: str, limit: int) -> str:
-        value = body.get(field, "")
-        if not isinstance(value, str) or len(value) > limit:
-            raise Problem.invalid(field, f"must be text of at most {limit} characters")
-        try:
-            return check_text(value, field)
-        except ValueError as e:
-            raise Problem.invalid(field, str(e)) from None
-
     def create(self, identity: Identity, body: dict[str, Any]) -> dict[str, Any]:
         extra = sorted(set(body) - {"name", "description", "family"})
         if extra:
             raise Problem.fields([(k, "is not a known field; remove it") for k in extra])
-        name = self._check_name(body.get("name"))
-        description = self._check_text_field(body, "description", 4000)
-        family = self._check_text_field(body, "family", 64)
+        name = catalogue_name(body.get("name"), "qwen-support-bot")
+        description = text_field(body, "description", 4000)
+        family = text_field(body, "family", 64)
         with self.db.session() as session:
             m = self._new_model(session, identity.name, name, description, family)
             return self.to_out(session, m, "owner")
@@ -339,7 +313,7 @@ class ModelRepository:
         with self.db.session() as session:
             m, access = self._load(session, identity, ref, write=True)
             if "name" in body:
-                name = self._check_name(body["name"])
+                name = catalogue_name(body["name"], "qwen-support-bot")
                 clash = session.scalar(
                     select(Model.id).where(
                         Model.owner == m.owner, Model.name == name, Model.id != m.id
@@ -349,9 +323,9 @@ class ModelRepository:
                     raise Problem.invalid("name", f"a model named {name!r} exists already", 409)
                 m.name = name
             if "description" in body:
-                m.description = self._check_text_field(body, "description", 4000)
+                m.description = text_field(body, "description", 4000)
             if "family" in body:
-                m.family = self._check_text_field(body, "family", 64)
+                m.family = text_field(body, "family", 64)
             m.updated_at = utcnow()
             return self.to_out(session, m, access, detail=True)
 
@@ -459,7 +433,7 @@ class ModelRepository:
         extra = sorted(set(body) - allowed)
         if extra:
             raise Problem.fields([(k, f"is not used with source {source!r}") for k in extra])
-        notes = self._check_text_field(body, "notes", 4000)
+        notes = text_field(body, "notes", 4000)
         with self.db.session() as session:
             m, _ = self._load(session, identity, ref, write=True)
             if source == "preset" and not m.preset:
@@ -633,7 +607,7 @@ class ModelRepository:
         manifest = []
         done = 0
         for rel, path in files:
-            digest = _sha256(path)
+            digest = file_sha256(path)
             self.store.put_file_sync(prefix + "files/" + rel, path, sha256=digest)
             size = path.stat().st_size
             manifest.append({"path": rel, "size": size, "sha256": digest})
@@ -718,7 +692,9 @@ class ModelRepository:
         with self.db.session() as session:
             m = session.scalar(select(Model).where(Model.owner == identity.name, Model.name == ref))
             if m is None:
-                m = self._new_model(session, identity.name, self._check_name(ref), "", "")
+                m = self._new_model(
+                    session, identity.name, catalogue_name(ref, "qwen-support-bot"), "", ""
+                )
             v = self._new_version(session, m, identity, source, detail, notes, lineage)
             model_id, number = m.id, v.number
         progress = Throttle(lambda n: self._set_version(model_id, number, bytes_done=n))
@@ -770,7 +746,11 @@ class ModelRepository:
             )
             if m is None:
                 m = self._new_model(
-                    session, identity.name, self._check_name(name), src.description, src.family
+                    session,
+                    identity.name,
+                    catalogue_name(name, "qwen-support-bot"),
+                    src.description,
+                    src.family,
                 )
             detail = {"from_owner": src.owner, "from_model": src.name, "from_version": v.number}
             new = self._new_version(
@@ -1018,11 +998,3 @@ class ModelRepository:
                     finished_at=utcnow(),
                 )
             )
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(8 << 20):
-            h.update(chunk)
-    return h.hexdigest()

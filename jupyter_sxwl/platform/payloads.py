@@ -387,3 +387,49 @@ class CodePackageOut(BaseModel):
     files: int
     sha256: str
     created_at: str
+
+
+def catalogue_name(value: Any, example: str) -> str:
+    """A dataset or model name, checked; raises a ``Problem`` naming ``name``."""
+    from .errors import Problem
+
+    if not isinstance(value, str) or not value.strip():
+        raise Problem.invalid("name", f"is required, e.g. {example!r}")
+    try:
+        check_text(value, "name")
+    except ValueError as e:
+        raise Problem.invalid("name", str(e)) from None
+    if not NAME_RE.match(value):
+        raise Problem.invalid(
+            "name",
+            "must start with a letter or digit and hold at most 63 letters, digits, '.', "
+            "'_' or '-'",
+        )
+    return value
+
+
+def text_field(body: dict[str, Any], field: str, limit: int) -> str:
+    """An optional free-text field of a JSON body (default empty), checked."""
+    from .errors import Problem
+
+    value = body.get(field, "")
+    if not isinstance(value, str) or len(value) > limit:
+        raise Problem.invalid(field, f"must be text of at most {limit} characters")
+    try:
+        return check_text(value, field)
+    except ValueError as e:
+        raise Problem.invalid(field, str(e)) from None
+
+
+def mount_request(body: dict[str, Any]) -> tuple[str, str, int | None]:
+    """``(kind, name, version)`` of a mount request body, checked."""
+    from .errors import Problem
+
+    kind, name, version = body.get("kind"), body.get("name"), body.get("version")
+    if kind not in ("dataset", "model"):
+        raise Problem.invalid("kind", "must be dataset or model")
+    if not isinstance(name, str) or not name:
+        raise Problem.invalid("name", f"is required: the {kind}'s name or id")
+    if version is not None and (type(version) is not int or version < 1):
+        raise Problem.invalid("version", "must be a version number (1, 2, ...) or left out")
+    return kind, name, version

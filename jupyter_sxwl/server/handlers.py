@@ -24,6 +24,7 @@ from ..client.mounts import MountError, link, list_mounts, mount_root, unlink
 from ..platform.auth import Identity
 from ..platform.errors import Problem
 from ..platform.handlers.base import PlatformHandler
+from ..platform.payloads import mount_request
 
 _FORWARD_RESPONSE_HEADERS = ("Content-Type", "Content-Disposition", "X-Log-Offset", "Cache-Control")
 _FORWARD_REQUEST_HEADERS = ("Content-Type", "Accept")
@@ -269,13 +270,7 @@ class LabMountsHandler(SxwlAPIHandler):
             raise Problem.invalid("body", "is not valid JSON") from None
         if not isinstance(body, dict):
             raise Problem.invalid("body", "must be a JSON object")
-        kind, name, version = body.get("kind"), body.get("name"), body.get("version")
-        if kind not in ("dataset", "model"):
-            raise Problem.invalid("kind", "must be dataset or model")
-        if not isinstance(name, str) or not name:
-            raise Problem.invalid("name", f"is required: the {kind}'s name")
-        if version is not None and (type(version) is not int or version < 1):
-            raise Problem.invalid("version", "must be a version number or left out")
+        kind, name, version = mount_request(body)
         info = await resolve_mount(self, kind, name, version)
         try:
             path = link(kind, info["name"], info["path"])

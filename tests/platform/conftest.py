@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support import Hub, PostgresServer, start_hub
+from tests.support import Hub, PostgresServer, SeaweedFS, start_hub
 
 PLATFORM_CONFIG = """
 import os
@@ -73,6 +73,26 @@ class Api:
                 return job
             assert time.monotonic() < deadline, f"still {job['status']}: {job}"
             time.sleep(0.3)
+
+
+def catalogue_store_args(request: pytest.FixtureRequest, bucket_prefix: str) -> list[str]:
+    """Platform flags for the catalogue tests' two set-ups: SQLite + the local object store
+    ("sqlite-local"), or PostgreSQL + a new bucket on the session's SeaweedFS ("postgres-s3")."""
+    if request.param != "postgres-s3":
+        return []
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    s3: SeaweedFS = request.getfixturevalue("s3_server")
+    bucket = f"{bucket_prefix}-{int(time.time() * 1000) % 10**9}"
+    s3.client().create_bucket(Bucket=bucket)
+    return [
+        "--SxwlPlatform.db_url=" + server.create_database(),
+        "--SxwlPlatform.object_store=s3",
+        f"--S3ObjectStore.endpoint_url={s3.endpoint_url}",
+        f"--S3ObjectStore.bucket={bucket}",
+        f"--S3ObjectStore.access_key_id={s3.access_key}",
+        f"--S3ObjectStore.secret_access_key={s3.secret_key}",
+        "--S3ObjectStore.path_style=True",
+    ]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.platform.conftest import PLATFORM_CONFIG, Api
-from tests.support import Hub, PostgresServer, SeaweedFS, start_hub
+from tests.platform.conftest import PLATFORM_CONFIG, Api, catalogue_store_args
+from tests.support import Hub, start_hub
 
 EXTRA_CONFIG = """
 c.SxwlPlatform.url_import_allowed_hosts = ["127.0.0.2"]
@@ -40,20 +40,7 @@ def jsonl(records: list[Any]) -> bytes:
 @pytest.fixture(scope="module", params=["sqlite-local", "postgres-s3"])
 def api_hub(request: pytest.FixtureRequest) -> Iterator[Hub]:
     args: list[str] = []
-    if request.param == "postgres-s3":
-        server: PostgresServer = request.getfixturevalue("postgres_server")
-        s3: SeaweedFS = request.getfixturevalue("s3_server")
-        bucket = f"ds-{int(time.time() * 1000) % 10**9}"
-        s3.client().create_bucket(Bucket=bucket)
-        args += [
-            "--SxwlPlatform.db_url=" + server.create_database(),
-            "--SxwlPlatform.object_store=s3",
-            f"--S3ObjectStore.endpoint_url={s3.endpoint_url}",
-            f"--S3ObjectStore.bucket={bucket}",
-            f"--S3ObjectStore.access_key_id={s3.access_key}",
-            f"--S3ObjectStore.secret_access_key={s3.secret_key}",
-            "--S3ObjectStore.path_style=True",
-        ]
+    args += catalogue_store_args(request, "ds")
     with start_hub(
         name=f"datasets-{request.param}",
         platform_config_text=PLATFORM_CONFIG + EXTRA_CONFIG,

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.platform.conftest import PLATFORM_CONFIG, Api
+from tests.platform.conftest import PLATFORM_CONFIG, Api, catalogue_store_args
 from tests.platform.test_datasets_api import problem, upload_as, wait_op
-from tests.support import Hub, PostgresServer, SeaweedFS, start_hub
+from tests.support import Hub, SeaweedFS, start_hub
 
 EXTRA_CONFIG = """
 c.SxwlPlatform.url_import_allowed_hosts = ["127.0.0.1"]
@@ -28,20 +28,7 @@ c.SxwlPlatform.max_model_upload_gb = 0.01
 @pytest.fixture(scope="module", params=["sqlite-local", "postgres-s3"])
 def api_hub(request: pytest.FixtureRequest) -> Iterator[Hub]:
     args: list[str] = ["--SxwlPlatform.build_tiny_model=True"]
-    if request.param == "postgres-s3":
-        server: PostgresServer = request.getfixturevalue("postgres_server")
-        s3: SeaweedFS = request.getfixturevalue("s3_server")
-        bucket = f"md-{int(time.time() * 1000) % 10**9}"
-        s3.client().create_bucket(Bucket=bucket)
-        args += [
-            "--SxwlPlatform.db_url=" + server.create_database(),
-            "--SxwlPlatform.object_store=s3",
-            f"--S3ObjectStore.endpoint_url={s3.endpoint_url}",
-            f"--S3ObjectStore.bucket={bucket}",
-            f"--S3ObjectStore.access_key_id={s3.access_key}",
-            f"--S3ObjectStore.secret_access_key={s3.secret_key}",
-            "--S3ObjectStore.path_style=True",
-        ]
+    args += catalogue_store_args(request, "md")
     with start_hub(
         name=f"models-{request.param}",
         platform_config_text=PLATFORM_CONFIG + EXTRA_CONFIG,

@@ -9,7 +9,7 @@ from typing import Any
 
 from tornado.iostream import StreamClosedError
 
-from ..errors import Problem
+from ..payloads import mount_request
 from .base import PlatformHandler
 from .datasets import StreamingMixin
 
@@ -148,14 +148,7 @@ class ModelSharesHandler(PlatformHandler):
 
 class MountResolveHandler(PlatformHandler):
     async def post(self) -> None:
-        body = self.json_body()
-        kind, name, version = body.get("kind"), body.get("name"), body.get("version")
-        if kind not in ("dataset", "model"):
-            raise Problem.invalid("kind", "must be dataset or model")
-        if not isinstance(name, str) or not name:
-            raise Problem.invalid("name", f"is required: the {kind}'s name or id")
-        if version is not None and (type(version) is not int or version < 1):
-            raise Problem.invalid("version", "must be a version number (1, 2, ...) or left out")
+        kind, name, version = mount_request(self.json_body())
         manager: Any = self.platform.datasets if kind == "dataset" else self.platform.models
         info, path = await manager.materialise(self.identity(), name, version)
         self.write_json({**info, "path": str(path)})
