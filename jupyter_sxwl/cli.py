@@ -1,4 +1,5 @@
-"""``sxwl``: the command line of the platform (submit, list, follow, stop, download jobs).
+"""``sxwl``: the command line of the platform: jobs (submit, list, follow, stop, download),
+datasets (import, publish, share), models (import, download, export, share) and mounts.
 
 The parser built here is shared with the ``%sxwl`` magics, so a command reads the same in a
 terminal and in a notebook. Errors print as ``error: …`` lines, never as tracebacks; the exit
@@ -26,7 +27,13 @@ from .client import (
     SxwlError,
     save_login,
 )
+from .client import mounts as lab_mounts
 from .client.connection import api_root
+from .client.datasets import ANNOTATION_TYPES, RECORD_FILTERS, import_progress
+from .client.models import version_progress
+from .client.uploads import Progress, ProgressCallback, operation_progress
+
+MOUNT_KINDS = lab_mounts.KINDS
 
 JOB_TYPES = ("single", "pytorch", "mpi", "deepspeed")
 
@@ -46,6 +53,7 @@ environment of every process:
                             to see them in the job's metrics
   SXWL_RESUME               1 when the job was restarted with --resume (then load the latest
                             checkpoint from SXWL_CHECKPOINT_DIR), else 0
+  SXWL_MOUNT_ROOT           what --mount mounted: datasets/NAME/data.jsonl, models/NAME/
 """
 
 COMMAND_HELP = """\
@@ -109,6 +117,20 @@ def _env_pair(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+def _mount_spec(text: str) -> dict[str, Any]:
+    """``dataset:faq`` or ``model:my-llama:2`` -> ``{"kind", "name", "version"?}``."""
+    kind, _, rest = text.partition(":")
+    name, _, version = rest.partition(":")
+    if kind not in MOUNT_KINDS or not name:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not KIND:NAME[:VERSION], e.g. --mount dataset:faq or model:my-llama:2"
+        )
+    spec: dict[str, Any] = {"kind": kind, "name": name}
+    if version:
+        spec["version"] = _positive_int(version)
+    return spec
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -169,6 +191,15 @@ def _add_submit_options(p: argparse.ArgumentParser, job_type: str) -> None:
     code.add_argument(
         "--working-dir", metavar="PATH", help="folder inside the code to run COMMAND in"
     )
+    code.add_argument(
+        "--mount",
+        action="append",
+        type=_mount_spec,
+        default=[],
+        metavar="KIND:NAME[:N]",
+        help="mount a dataset or model version read-only (repeatable), e.g. dataset:faq; "
+        "the job finds it at $SXWL_MOUNT_ROOT/datasets/faq",
+    )
     storage = p.add_argument_group("checkpoints, model and time")
     storage.add_argument(
         "--checkpoint-path",
@@ -201,19 +232,352 @@ def _json_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
+def _version_option(p: argparse.ArgumentParser, required: bool = False, what: str = "") -> None:
+    p.add_argument(
+        "-v",
+        "--version",
+        type=_positive_int,
+        metavar="N",
+        required=required,
+        help=f"version number{what}",
+    )
+
+
+def _wait_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--no-wait",
+        dest="wait",
+        action="store_false",
+        help=f"return once the platform accepted it, without waiting for the {what}",
+    )
+
+
+def _add_dataset_commands(sub: _CommandList, prog: str) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("datasets", help="list the datasets you can use")
+    p.add_argument("--all", action="store_true", help="everyone's datasets (admins)")
+    _json_option(p)
+
+    p = sub.add_parser(
+        "publish",
+        help="publish a dataset's working copy as a new version",
+        description="Publish the working copy of a dataset as a new, immutable version "
+        "(refused while records are invalid: see `dataset records NAME --invalid`).",
+    )
+    _add_publish_options(p)
+
+    group = sub.add_parser(
+        "dataset",
+        help="create, import, inspect, download and share one dataset",
+        formatter_class=raw,
+        description="Work with one dataset. NAME is a dataset's name or id.\n\n"
+        "A dataset has a working copy (what you imported, with your fixes) and published\n"
+        "versions; jobs and mounts read published versions only.",
+        epilog="example:\n"
+        f"  {prog} dataset create faq --type instruction\n"
+        f"  {prog} dataset import faq train.jsonl        # or a folder, .zip, --url URL\n"
+        f"  {prog} dataset records faq --invalid\n"
+        f"  {prog} publish faq --notes 'first cut'\n"
+        f"  {prog} mount dataset faq                     # ~/mnt/datasets/faq/data.jsonl\n",
+    )
+    actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    p = actions.add_parser("create", help="create an empty dataset", description="Create one.")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument(
+        "--type",
+        dest="annotation_type",
+        default="instruction",
+        choices=ANNOTATION_TYPES,
+        help="what a record holds (default: instruction, the alpaca shape)",
+    )
+    p.add_argument("--description", default="", help="a line about what it holds")
+    _json_option(p)
+
+    p = actions.add_parser(
+        "import",
+        help="add records from a file, a folder or a URL",
+        description="Add records to the working copy from a .jsonl/.json/.csv file, a "
+        ".zip/.tar.gz of them, a folder (zipped first) or a URL the platform fetches. "
+        "Progress goes to stderr, then the report lists invalid records as file:line.",
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("path", nargs="?", metavar="FILE_OR_DIR", help="what to upload")
+    p.add_argument("--url", help="let the platform download this instead")
+    _wait_option(p, "import")
+    _json_option(p)
+
+    p = actions.add_parser("show", help="show a dataset", description="Show one dataset.")
+    p.add_argument("name", metavar="NAME")
+    _json_option(p)
+
+    p = actions.add_parser(
+        "records", help="list records of the working copy", description="List records."
+    )
+    p.add_argument("name", metavar="NAME")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--invalid", action="store_const", const="invalid", dest="only", help="invalid ones only"
+    )
+    which.add_argument("--only", choices=RECORD_FILTERS, help="only these records")
+    p.add_argument("--offset", type=int, default=0, metavar="N", help="skip the first N")
+    p.add_argument("--limit", type=_positive_int, default=20, metavar="N", help="show N")
+    _json_option(p)
+
+    p = actions.add_parser(
+        "publish", help="publish a new version (same as `publish`)", description="Publish."
+    )
+    _add_publish_options(p)
+
+    p = actions.add_parser(
+        "versions", help="list published versions", description="List published versions."
+    )
+    p.add_argument("name", metavar="NAME")
+    _json_option(p)
+
+    p = actions.add_parser(
+        "download",
+        help="download a published version as JSON Lines",
+        description="Download a published version as NAME-vN.jsonl (checked against its sha256).",
+    )
+    p.add_argument("name", metavar="NAME")
+    _version_option(p, what=" (default: the latest)")
+    p.add_argument("-o", "--output", default=".", metavar="DIR", help="folder to write into")
+
+    p = actions.add_parser(
+        "accelerate",
+        help="keep a fast local copy of a version for jobs and mounts",
+        description="Make a fast local copy of a published version.",
+    )
+    p.add_argument("name", metavar="NAME")
+    _version_option(p, required=True)
+    p.add_argument("--wait", action="store_true", help="wait until the copy is ready")
+    _json_option(p)
+
+    p = actions.add_parser(
+        "share",
+        help="make a share token someone else adds with `dataset add-shared`",
+        description="Make a share token (shown once) for a dataset of yours.",
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--days", type=_positive_int, default=7, help="valid this long (default 7)")
+    _json_option(p)
+
+    p = actions.add_parser(
+        "add-shared",
+        help="add a dataset shared with you, by its token",
+        description="Add a dataset someone shared with you (read-only) to your list.",
+    )
+    p.add_argument("share_token", metavar="TOKEN", help="the token the owner gave you")
+    _json_option(p)
+
+    p = actions.add_parser(
+        "revoke-share", help="revoke a share token by its id", description="Revoke a share."
+    )
+    p.add_argument("share_id", metavar="SHARE_ID")
+
+    p = actions.add_parser(
+        "delete",
+        help="delete a dataset with its versions",
+        description="Delete a dataset of yours with its working copy, versions and shares.",
+    )
+    p.add_argument("name", metavar="NAME")
+
+
+def _add_publish_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--notes", default="", help="what changed, kept with the version")
+    _wait_option(p, "new version")
+    _json_option(p)
+
+
+def _add_model_commands(sub: _CommandList, prog: str) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("models", help="list the models you can use")
+    p.add_argument("--all", action="store_true", help="everyone's models (admins)")
+    _json_option(p)
+
+    group = sub.add_parser(
+        "model",
+        help="create, import, download, export and share one model",
+        formatter_class=raw,
+        description="Work with one model of the repository. NAME is a model's name or id.\n\n"
+        "A model holds numbered versions, each a set of files (weights, config, tokenizer).",
+        epilog="example:\n"
+        f"  {prog} model create my-llama --family llama\n"
+        f"  {prog} model import my-llama --job JOB_ID     # what a training job saved\n"
+        f"  {prog} model import my-llama --lab-dir out/   # a folder of this lab\n"
+        f"  {prog} model files my-llama\n"
+        f"  {prog} mount model my-llama                   # ~/mnt/models/my-llama\n",
+    )
+    actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    p = actions.add_parser("create", help="create an empty model", description="Create one.")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--description", default="", help="a line about it")
+    p.add_argument("--family", default="", help="its architecture: llama, qwen2, …")
+    _json_option(p)
+
+    p = actions.add_parser("show", help="show a model", description="Show one model.")
+    p.add_argument("name", metavar="NAME")
+    _json_option(p)
+
+    p = actions.add_parser(
+        "import",
+        help="import a new version",
+        description="Import a new version from exactly one source: FILE (weights or an "
+        "archive, uploaded), --url, --job (a finished job's saved model), --lab-dir (a "
+        "folder, packed as .tar and uploaded) or --preset (admins: a preset model's public "
+        "source). Progress goes to stderr.",
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("path", nargs="?", metavar="FILE", help="a file or archive to upload")
+    p.add_argument("--url", help="let the platform download this")
+    p.add_argument("--job", dest="job_id", metavar="ID", help="a finished job's model folder")
+    p.add_argument("--lab-dir", metavar="DIR", help="a folder of this lab")
+    p.add_argument("--preset", action="store_true", help="fetch a preset from its source")
+    p.add_argument("--notes", default="", help="kept with the version")
+    _wait_option(p, "import")
+    _json_option(p)
+
+    p = actions.add_parser("versions", help="list versions", description="List versions.")
+    p.add_argument("name", metavar="NAME")
+    _json_option(p)
+
+    p = actions.add_parser("files", help="list a version's files", description="List files.")
+    p.add_argument("name", metavar="NAME")
+    _version_option(p, what=" (default: the latest ready one)")
+    _json_option(p)
+
+    p = actions.add_parser(
+        "download",
+        help="download a version's files",
+        description="Download a version's files into DIR/NAME-vN/ (each checked by sha256).",
+    )
+    p.add_argument("name", metavar="NAME")
+    _version_option(p, what=" (default: the latest ready one)")
+    p.add_argument("-o", "--output", default=".", metavar="DIR", help="folder to write into")
+
+    p = actions.add_parser(
+        "export",
+        help="copy a version's files to an S3 bucket",
+        description="Copy a version's files to an S3 bucket of yours.",
+    )
+    p.add_argument("name", metavar="NAME")
+    _version_option(p, required=True)
+    p.add_argument("--bucket", required=True)
+    p.add_argument("--prefix", default="", help="key prefix, e.g. models/qwen/")
+    p.add_argument("--endpoint-url", help="S3 endpoint (default: AWS)")
+    p.add_argument("--region")
+    p.add_argument("--access-key-id")
+    p.add_argument("--secret-access-key")
+    p.add_argument("--path-style", action="store_true", help="path-style bucket addressing")
+    _wait_option(p, "export")
+    _json_option(p)
+
+    p = actions.add_parser(
+        "share",
+        help="make a share token someone imports with `model import-shared`",
+        description="Make a share token (shown once) for a model of yours.",
+    )
+    p.add_argument("name", metavar="NAME")
+    _version_option(p, what=" to share (default: the latest when the token is used)")
+    p.add_argument("--days", type=_positive_int, default=7, help="valid this long (default 7)")
+    _json_option(p)
+
+    p = actions.add_parser(
+        "import-shared",
+        help="copy a model shared with you into your repository",
+        description="Copy the model version behind a share token into your repository.",
+    )
+    p.add_argument("share_token", metavar="TOKEN", help="the token the owner gave you")
+    p.add_argument("--name", dest="new_name", help="name of your copy (default: its own)")
+    _wait_option(p, "copy")
+    _json_option(p)
+
+    p = actions.add_parser(
+        "revoke-share", help="revoke a share token by its id", description="Revoke a share."
+    )
+    p.add_argument("share_id", metavar="SHARE_ID")
+
+    p = actions.add_parser(
+        "delete",
+        help="delete a model, or one version with -v",
+        description="Delete a model of yours with all its versions, or only version N.",
+    )
+    p.add_argument("name", metavar="NAME")
+    _version_option(p, what=" to delete (default: the whole model)")
+
+
+def _add_mount_commands(sub: _CommandList) -> None:
+    p = sub.add_parser(
+        "mount",
+        help="mount a dataset or model version read-only in this lab",
+        description="Mount a published dataset version (data.jsonl, dataset_info.json) or a "
+        "model version (its files), read-only, at ~/mnt/datasets/NAME or ~/mnt/models/NAME "
+        "($SXWL_MOUNT_ROOT moves ~/mnt).",
+    )
+    p.add_argument("kind", choices=MOUNT_KINDS, help="dataset or model")
+    p.add_argument("name", metavar="NAME")
+    _version_option(p, what=" (default: the latest)")
+
+    p = sub.add_parser("unmount", help="remove a mount", description="Remove a mount.")
+    p.add_argument("kind", choices=MOUNT_KINDS, help="dataset or model")
+    p.add_argument("name", metavar="NAME")
+
+    p = sub.add_parser("mounts", help="list the mounts of this lab", description="List mounts.")
+    _json_option(p)
+
+
+COMMAND_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("jobs", ("submit", "jobs", "job", "logs", "stop", "restart", "delete", "artifacts",
+              "download", "priority")),
+    ("datasets", ("datasets", "dataset", "publish")),
+    ("models", ("models", "model")),
+    ("mounts in this lab", ("mount", "unmount", "mounts")),
+    ("platform", ("login", "info", "flavours", "queues")),
+)  # fmt: skip
+
+
+class _CommandList:
+    """The top-level commands. ``sxwl --help`` lists them by group (``COMMAND_GROUPS``) in
+    its description rather than as argparse's one flat list."""
+
+    def __init__(self, sub: Any) -> None:
+        self.sub = sub
+        self.helps: dict[str, str] = {}
+
+    def add_parser(self, name: str, *, help: str, **kwargs: Any) -> argparse.ArgumentParser:
+        self.helps[name] = help
+        kwargs.setdefault("description", help)
+        parser: argparse.ArgumentParser = self.sub.add_parser(name, **kwargs)
+        return parser
+
+    def overview(self) -> str:
+        width = max(len(name) for name in self.helps) + 2
+        blocks = []
+        for title, names in COMMAND_GROUPS:
+            lines = [f"  {n:<{width}}{self.helps[n]}" for n in names if n in self.helps]
+            blocks.append(f"{title}:\n" + "\n".join(lines))
+        return "\n\n".join(blocks)
+
+
 def build_parser(prog: str = "sxwl") -> argparse.ArgumentParser:
     """The whole command line; ``prog`` is ``%sxwl`` when the magics use it."""
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="Run training jobs on the sxwl platform.",
         formatter_class=raw,
         epilog=f"`{prog} COMMAND --help` explains each command; "
         f"`{prog} submit pytorch --help` explains distributed jobs.",
     )
     parser.add_argument("--url", help="platform URL (default: discovered, see `sxwl login`)")
     parser.add_argument("--token", help="API token (default: discovered)")
-    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
+    sub = _CommandList(
+        parser.add_subparsers(
+            dest="cmd", metavar="COMMAND", required=True, help="one of the commands above"
+        )
+    )
 
     p = sub.add_parser(
         "login",
@@ -314,6 +678,14 @@ def build_parser(prog: str = "sxwl") -> argparse.ArgumentParser:
     )
     p.add_argument("id")
     p.add_argument("priority", choices=PRIORITIES)
+
+    _add_dataset_commands(sub, prog)
+    _add_model_commands(sub, prog)
+    _add_mount_commands(sub)
+    parser.description = (
+        "Run training jobs, and manage datasets, models and mounts, on the sxwl platform.\n\n"
+        + sub.overview()
+    )
     return parser
 
 
@@ -399,6 +771,7 @@ def submit_fields(args: argparse.Namespace, command: str | None = None) -> dict[
         "model_capacity_gb": args.model_capacity_gb,
         "max_run_minutes": args.max_run_minutes,
         "image": args.image,
+        "mounts": list(args.mount) if getattr(args, "mount", None) else None,
     }
     return {k: v for k, v in fields.items() if v is not None}
 
@@ -556,6 +929,371 @@ def format_error(error: BaseException) -> str:
             if said not in error.detail and e.get("message") != error.detail:
                 lines.append(f"  {said}")
     return "\n".join(lines)
+
+
+# -- datasets, models and mounts as text ---------------------------------------------------
+
+
+def progress_text(p: Progress) -> str:
+    """``uploading 45% (12.3 MB of 27.0 MB)``, ``publishing 40% (400 of 1,000 records)``."""
+    if p.phase == "done":
+        return "done"
+
+    def amount(n: int) -> str:
+        return format_size(n) if p.unit == "B" else f"{n:,}"
+
+    unit = "" if p.unit == "B" else f" {p.unit}"
+    fraction = p.fraction
+    if fraction is None:
+        return f"{p.phase} {amount(p.done)}{unit}" if p.done else f"{p.phase}…"
+    return f"{p.phase} {fraction:.0%} ({amount(p.done)} of {amount(p.total)}{unit})"
+
+
+class TextProgress:
+    """Progress on a text stream (stderr): one line rewritten in place on a terminal, one
+    line per finished phase elsewhere (logs, notebooks without widgets)."""
+
+    def __init__(self, stream: Out, interval: float = 0.1) -> None:
+        self.stream = stream
+        self.interval = interval
+        self.live = bool(getattr(stream, "isatty", lambda: False)())
+        self.last: Progress | None = None
+        self._shown = 0.0
+        self._width = 0
+
+    def __call__(self, p: Progress) -> None:
+        if self.live:
+            now = time.monotonic()
+            if p.phase != getattr(self.last, "phase", None) or now - self._shown >= self.interval:
+                self._show(progress_text(p))
+                self._shown = now
+        elif self.last is not None and p.phase != self.last.phase:
+            self._line(self.last)
+        self.last = p
+
+    def _show(self, text: str) -> None:
+        pad = max(0, self._width - len(text))
+        self.stream.write("\r" + text + " " * pad)
+        self.stream.flush()
+        self._width = len(text)
+
+    def _line(self, p: Progress) -> None:
+        if p.phase != "done":
+            self.stream.write(progress_text(p) + "\n")
+            self.stream.flush()
+
+    def finish(self) -> None:
+        """End the progress display (a final newline on a terminal)."""
+        if self.live and self._width:
+            self._show(progress_text(self.last) if self.last else "")
+            self.stream.write("\n")
+        elif not self.live and self.last is not None:
+            self._line(self.last)
+        self.last = None
+        self._width = 0
+
+
+def _cell(value: Any, width: int = 60) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _fields(lines: Sequence[tuple[str, Any]]) -> str:
+    """``key: value`` lines aligned, leaving out empty values (as ``sxwl job`` prints)."""
+    shown = [(k, v) for k, v in lines if v not in (None, "")]
+    width = max(len(k) for k, _ in shown)
+    return "\n".join(f"{k + ':':<{width + 1}} {v}" for k, v in shown)
+
+
+def format_datasets(items: Sequence[dict[str, Any]]) -> str:
+    """The ``sxwl datasets`` table."""
+    if not items:
+        return "no datasets; create one with `sxwl dataset create NAME --type instruction`"
+    rows = []
+    for d in items:
+        draft = d.get("draft") or {}
+        latest = f"v{d['latest_version']}" if d.get("latest_version") else "-"
+        if d.get("publishing"):
+            latest += " (publishing)"
+        elif d.get("importing"):
+            latest += " (importing)"
+        rows.append(
+            [
+                str(d.get("name")),
+                str(d.get("annotation_type")),
+                f"{draft.get('records', 0):,}",
+                f"{draft.get('invalid', 0):,}",
+                latest,
+                str(d.get("access")) + ("" if d.get("access") != "shared" else f" by {d['owner']}"),
+            ]
+        )
+    return format_table(["NAME", "TYPE", "RECORDS", "INVALID", "LATEST", "ACCESS"], rows)
+
+
+def format_dataset_versions(versions: Sequence[dict[str, Any]]) -> str:
+    """Published versions, newest first."""
+    if not versions:
+        return "no published versions yet; `sxwl publish NAME` makes the first"
+    rows = []
+    for v in versions:
+        accel = v.get("acceleration") or {}
+        status = str(accel.get("status") or "none")
+        if status == "running" and accel.get("total"):
+            status += f" {accel.get('done', 0) / accel['total']:.0%}"
+        rows.append(
+            [
+                f"v{v.get('number')}",
+                f"{v.get('records', 0):,}",
+                format_size(v.get("size") or 0),
+                str(v.get("sha256") or "")[:12],
+                status,
+                str(v.get("created_by") or ""),
+                str(v.get("created_at") or ""),
+                _cell(v.get("notes") or "", 40),
+            ]
+        )
+    headers = ["VERSION", "RECORDS", "SIZE", "SHA256", "FAST COPY", "BY", "CREATED", "NOTES"]
+    return format_table(headers, rows)
+
+
+def format_dataset(d: dict[str, Any]) -> str:
+    """``sxwl dataset show NAME``."""
+    draft = d.get("draft") or {}
+    latest = d.get("latest")
+    lines = [
+        ("id", d.get("id")),
+        ("name", d.get("name")),
+        ("owner", d.get("owner")),
+        ("access", f"{d.get('access')}" + (", read-only" if d.get("read_only") else "")),
+        ("type", f"{d.get('annotation_type')} ({d.get('data_type')})"),
+        ("description", d.get("description")),
+        (
+            "working copy",
+            f"{draft.get('records', 0):,} records, {draft.get('invalid', 0):,} invalid, "
+            f"{draft.get('reviewed', 0):,} reviewed, {draft.get('edited', 0):,} edited, "
+            f"from {draft.get('files', 0)} file(s)",
+        ),
+        (
+            "latest version",
+            f"v{latest['number']}: {latest.get('records', 0):,} records, "
+            f"{format_size(latest.get('size') or 0)}"
+            if latest
+            else "none (publish with `sxwl publish NAME`)",
+        ),
+    ]
+    op = d.get("publishing")
+    if op:
+        lines.append(("publishing", progress_text(operation_progress(op))))
+    for imp in d.get("importing") or []:
+        lines.append(("importing", f"{imp.get('detail')}: {progress_text(import_progress(imp))}"))
+    lines += [("created", d.get("created_at")), ("updated", d.get("updated_at"))]
+    text = _fields(lines)
+    files = d.get("files") or []
+    if files:
+        rows = [
+            [
+                str(f.get("name")),
+                str(f.get("format")),
+                f"{f.get('records', 0):,}",
+                f"{f.get('invalid', 0):,}",
+                format_size(f.get("size") or 0),
+            ]
+            for f in files
+        ]
+        text += "\n\nfiles:\n" + format_table(
+            ["NAME", "FORMAT", "RECORDS", "INVALID", "SIZE"], rows
+        )
+    if d.get("versions"):
+        text += "\n\nversions:\n" + format_dataset_versions(d["versions"])
+    return text
+
+
+def _where(file: Any, line: Any) -> str:
+    if not file:
+        return "added"
+    return f"{file}:{line}" if line is not None else str(file)
+
+
+def format_import(imp: dict[str, Any], dataset: str) -> str:
+    """The report of an import: counts, then every problem as ``file:line: field: message``."""
+    source = f"{imp.get('source')} {imp.get('detail') or ''}".strip()
+    lines = [f"import {imp.get('id')} into {dataset} ({source}): {imp.get('status')}"]
+    if imp.get("status") == "running":
+        lines.append(f"  {progress_text(import_progress(imp))}")
+    else:
+        lines.append(
+            f"  {imp.get('files', 0)} file(s), {imp.get('records', 0):,} records, "
+            f"{imp.get('invalid', 0):,} invalid"
+        )
+    if imp.get("message"):
+        lines.append(f"  {imp['message']}")
+    problems = imp.get("problems") or []
+    if problems:
+        lines.append(f"problems ({imp.get('invalid') or len(problems):,} invalid records):")
+        for p in problems:
+            field = f"{p['field']}: " if p.get("field") else ""
+            lines.append(f"  {_where(p.get('file'), p.get('line'))}: {field}{p.get('message')}")
+        if (imp.get("invalid") or 0) > len(problems):
+            lines.append(f"  … and more: `sxwl dataset records {dataset} --invalid` lists them all")
+    if imp.get("status") == "succeeded" and imp.get("invalid"):
+        lines.append(
+            "fix or delete the invalid records (the annotation view, or "
+            f"Client().update_record), then `sxwl publish {dataset}`"
+        )
+    return "\n".join(lines)
+
+
+def format_records(page: dict[str, Any]) -> str:
+    """A page of records: id, where it came from, what is wrong with it, its data."""
+    records = page.get("records") or []
+    if not records:
+        return f"no records here ({page.get('total', 0):,} in all)"
+    rows = []
+    for r in records:
+        issues = r.get("issues") or []
+        if issues:
+            state = "; ".join(
+                (f"{i['field']}: " if i.get("field") else "") + str(i.get("message"))
+                for i in issues
+            )
+        else:
+            state = ", ".join(k for k in ("reviewed", "edited") if r.get(k)) or "ok"
+        data = r.get("data")
+        shown = json.dumps(data, ensure_ascii=False) if data is not None else r.get("raw") or ""
+        rows.append(
+            [str(r.get("id")), _where(r.get("file"), r.get("line")), _cell(state, 50), _cell(shown)]
+        )
+    first = int(page.get("offset") or 0) + 1
+    table = format_table(["ID", "FROM", "STATE", "DATA"], rows)
+    return f"{table}\n{first}-{first + len(records) - 1} of {page.get('total', 0):,}"
+
+
+def format_share(share: dict[str, Any], kind: str) -> str:
+    """A new share token and how the receiver uses it."""
+    use = "dataset add-shared" if kind == "dataset" else "model import-shared"
+    return _fields(
+        [
+            ("token", share.get("token")),
+            ("version", share.get("version")),
+            ("expires", share.get("expires_at")),
+            ("share id", share.get("id")),
+            ("the receiver runs", f"sxwl {use} {share.get('token')}"),
+            ("to revoke it", f"sxwl {kind} revoke-share {share.get('id')}"),
+        ]
+    )
+
+
+def _model_source(v: dict[str, Any]) -> str:
+    detail = v.get("source_detail") or {}
+    what = (
+        detail.get("filename")
+        or detail.get("url")
+        or detail.get("job_id")
+        or detail.get("repo_id")
+        or (
+            f"{detail['from_owner']}/{detail.get('from_model')} v{detail.get('from_version')}"
+            if detail.get("from_owner")
+            else ""
+        )
+    )
+    return f"{v.get('source')} {what}".strip()
+
+
+def _version_state(v: dict[str, Any]) -> str:
+    status = str(v.get("status"))
+    if status == "importing":
+        return f"importing: {progress_text(version_progress(v))}"
+    if status == "failed" and v.get("message"):
+        return f"failed: {_cell(v['message'], 60)}"
+    return status
+
+
+def format_models(items: Sequence[dict[str, Any]]) -> str:
+    """The ``sxwl models`` table."""
+    if not items:
+        return "no models; create one with `sxwl model create NAME`"
+    rows = []
+    for m in items:
+        latest = f"v{m['latest_version']}" if m.get("latest_version") else "-"
+        newest = m.get("latest") or {}
+        if newest and newest.get("number") != m.get("latest_version"):
+            latest += f" (v{newest.get('number')} {newest.get('status')})"
+        rows.append(
+            [
+                str(m.get("name")),
+                str(m.get("family") or "-"),
+                latest,
+                str(m.get("versions_count", 0)),
+                str(m.get("access")),
+            ]
+        )
+    return format_table(["NAME", "FAMILY", "LATEST", "VERSIONS", "ACCESS"], rows)
+
+
+def format_model_versions(versions: Sequence[dict[str, Any]]) -> str:
+    """A model's versions, newest first."""
+    if not versions:
+        return "no versions yet; `sxwl model import NAME …` adds one"
+    rows = [
+        [
+            f"v{v.get('number')}",
+            _version_state(v),
+            format_size(v.get("size") or 0),
+            str(v.get("files") or 0),
+            _cell(_model_source(v), 40),
+            str(v.get("created_at") or ""),
+            _cell(v.get("notes") or "", 30),
+        ]
+        for v in versions
+    ]
+    return format_table(["VERSION", "STATUS", "SIZE", "FILES", "SOURCE", "CREATED", "NOTES"], rows)
+
+
+def format_model(m: dict[str, Any]) -> str:
+    """``sxwl model show NAME``."""
+    source = m.get("source") or {}
+    lines = [
+        ("id", m.get("id")),
+        ("name", m.get("name")),
+        ("owner", m.get("owner")),
+        ("access", f"{m.get('access')}" + (", read-only" if m.get("read_only") else "")),
+        ("family", m.get("family")),
+        ("description", m.get("description")),
+        ("source", " ".join(str(v) for v in source.values() if isinstance(v, str)) or None),
+        ("latest ready", f"v{m['latest_version']}" if m.get("latest_version") else "none"),
+        ("created", m.get("created_at")),
+    ]
+    text = _fields(lines)
+    if m.get("versions"):
+        text += "\n\nversions:\n" + format_model_versions(m["versions"])
+    return text
+
+
+def format_model_files(files: Sequence[dict[str, Any]]) -> str:
+    """The files of a model version."""
+    if not files:
+        return "no files"
+    rows = [
+        [str(f.get("path")), format_size(f.get("size") or 0), str(f.get("sha256") or "")[:12]]
+        for f in files
+    ]
+    return format_table(["PATH", "SIZE", "SHA256"], rows)
+
+
+def format_mounts(items: Sequence[dict[str, Any]]) -> str:
+    """The mounts of this lab."""
+    if not items:
+        return "nothing mounted; `sxwl mount dataset NAME` mounts a dataset"
+    rows = [
+        [
+            str(m["kind"]),
+            str(m["name"]),
+            str(m["path"]),
+            "ok" if m.get("ok") else "gone (mount it again)",
+        ]
+        for m in items
+    ]
+    return format_table(["KIND", "NAME", "PATH", "STATE"], rows)
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -762,6 +1500,330 @@ def cmd_priority(args: argparse.Namespace, client: Client, out: Out) -> int:
     return 0
 
 
+# -- dataset, model and mount commands -----------------------------------------------------
+
+
+def _progress(args: argparse.Namespace) -> ProgressCallback | None:
+    progress: ProgressCallback | None = getattr(args, "progress", None)
+    return progress
+
+
+def _end_progress(args: argparse.Namespace) -> None:
+    finish = getattr(_progress(args), "finish", None)
+    if finish is not None:
+        finish()
+
+
+def cmd_datasets(args: argparse.Namespace, client: Client, out: Out) -> int:
+    items = client.datasets(all_users=args.all)
+    if args.json:
+        _print_json(items, out)
+    else:
+        out.write(format_datasets(items) + "\n")
+    return 0
+
+
+def cmd_dataset_create(args: argparse.Namespace, client: Client, out: Out) -> int:
+    ds = client.create_dataset(args.name, args.annotation_type, args.description)
+    if args.json:
+        _print_json(ds, out)
+    else:
+        out.write(
+            f"created dataset {ds['name']} ({ds['annotation_type']}); "
+            f"add records with `sxwl dataset import {ds['name']} FILE`\n"
+        )
+    return 0
+
+
+def cmd_dataset_import(args: argparse.Namespace, client: Client, out: Out) -> int:
+    if (args.path is None) == (args.url is None):
+        raise CommandError("give either FILE_OR_DIR or --url URL")
+    try:
+        imp = client.import_dataset(
+            args.name, path=args.path, url=args.url, wait=args.wait, progress=_progress(args)
+        )
+    finally:
+        _end_progress(args)
+    if args.json:
+        _print_json(imp, out)
+    else:
+        out.write(format_import(imp, args.name) + "\n")
+    return 1 if imp.get("status") == "failed" else 0
+
+
+def cmd_dataset_show(args: argparse.Namespace, client: Client, out: Out) -> int:
+    ds = client.dataset(args.name)
+    if args.json:
+        _print_json(ds, out)
+    else:
+        out.write(format_dataset(ds) + "\n")
+    return 0
+
+
+def cmd_dataset_records(args: argparse.Namespace, client: Client, out: Out) -> int:
+    page = client.records(args.name, offset=args.offset, limit=args.limit, only=args.only)
+    if args.json:
+        _print_json(page, out)
+    else:
+        out.write(format_records(page) + "\n")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace, client: Client, out: Out) -> int:
+    try:
+        op = client.publish(args.name, notes=args.notes, wait=args.wait, progress=_progress(args))
+    finally:
+        _end_progress(args)
+    if args.json:
+        _print_json(op, out)
+    elif not args.wait:
+        out.write(f"publishing {args.name} ({op['id']}); `sxwl dataset versions` shows it\n")
+    else:
+        result = op.get("result") or {}
+        if result.get("unchanged"):
+            out.write(f"{args.name} is unchanged since v{result.get('version')}; no new version\n")
+        else:
+            out.write(
+                f"published {args.name} v{result.get('version')}: {op.get('total', 0):,} "
+                f"records, sha256 {str(result.get('sha256', ''))[:12]}\n"
+            )
+    return 0
+
+
+def cmd_dataset_versions(args: argparse.Namespace, client: Client, out: Out) -> int:
+    versions = client.dataset_versions(args.name)
+    if args.json:
+        _print_json(versions, out)
+    else:
+        out.write(format_dataset_versions(versions) + "\n")
+    return 0
+
+
+def cmd_dataset_download(args: argparse.Namespace, client: Client, out: Out) -> int:
+    path = client.download_dataset(args.name, version=args.version, dest=args.output)
+    out.write(f"{path}\n")
+    return 0
+
+
+def cmd_dataset_accelerate(args: argparse.Namespace, client: Client, out: Out) -> int:
+    try:
+        v = client.accelerate(args.name, args.version, wait=args.wait, progress=_progress(args))
+    finally:
+        _end_progress(args)
+    if args.json:
+        _print_json(v, out)
+        return 0
+    accel = v.get("acceleration") or {}
+    out.write(f"{args.name} v{v.get('number')}: fast copy {accel.get('status')}")
+    out.write(f": {accel['message']}\n" if accel.get("message") else "\n")
+    return 1 if accel.get("status") == "failed" else 0
+
+
+def cmd_dataset_share(args: argparse.Namespace, client: Client, out: Out) -> int:
+    share = client.share_dataset(args.name, expires_in_days=args.days)
+    if args.json:
+        _print_json(share, out)
+    else:
+        out.write(format_share(share, "dataset") + "\n")
+    return 0
+
+
+def cmd_dataset_add_shared(args: argparse.Namespace, client: Client, out: Out) -> int:
+    ds = client.add_shared_dataset(args.share_token)
+    if args.json:
+        _print_json(ds, out)
+    else:
+        out.write(
+            f"added {ds['name']} (shared by {ds.get('owner')}, read-only; "
+            f"latest version {ds.get('latest_version') or 'none'})\n"
+        )
+    return 0
+
+
+def cmd_revoke_share(args: argparse.Namespace, client: Client, out: Out) -> int:
+    share = client.revoke_share(args.share_id)
+    out.write(f"revoked share {share.get('id', args.share_id)}\n")
+    return 0
+
+
+def cmd_dataset_delete(args: argparse.Namespace, client: Client, out: Out) -> int:
+    client.delete_dataset(args.name)
+    out.write(f"deleted dataset {args.name}\n")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace, client: Client, out: Out) -> int:
+    items = client.models(all_users=args.all)
+    if args.json:
+        _print_json(items, out)
+    else:
+        out.write(format_models(items) + "\n")
+    return 0
+
+
+def cmd_model_create(args: argparse.Namespace, client: Client, out: Out) -> int:
+    m = client.create_model(args.name, description=args.description, family=args.family)
+    if args.json:
+        _print_json(m, out)
+    else:
+        out.write(
+            f"created model {m['name']}; add a version with `sxwl model import {m['name']} …`\n"
+        )
+    return 0
+
+
+def cmd_model_show(args: argparse.Namespace, client: Client, out: Out) -> int:
+    m = client.model(args.name)
+    if args.json:
+        _print_json(m, out)
+    else:
+        out.write(format_model(m) + "\n")
+    return 0
+
+
+def _version_line(name: str, v: dict[str, Any]) -> str:
+    text = f"{name} v{v.get('number')}: {v.get('status')}"
+    if v.get("status") == "ready":
+        text += f" ({v.get('files', 0)} files, {format_size(v.get('size') or 0)})"
+    elif v.get("message"):
+        text += f": {v['message']}"
+    return text
+
+
+def cmd_model_import(args: argparse.Namespace, client: Client, out: Out) -> int:
+    sources = [args.path, args.url, args.job_id, args.lab_dir, args.preset or None]
+    if sum(s is not None for s in sources) != 1:
+        raise CommandError("give exactly one source: FILE, --url, --job, --lab-dir or --preset")
+    try:
+        v = client.import_model(
+            args.name,
+            path=args.path,
+            url=args.url,
+            job_id=args.job_id,
+            lab_dir=args.lab_dir,
+            preset=args.preset,
+            wait=args.wait,
+            progress=_progress(args),
+            notes=args.notes,
+        )
+    finally:
+        _end_progress(args)
+    if args.json:
+        _print_json(v, out)
+    else:
+        out.write(_version_line(args.name, v) + "\n")
+    return 1 if v.get("status") == "failed" else 0
+
+
+def cmd_model_versions(args: argparse.Namespace, client: Client, out: Out) -> int:
+    versions = client.model_versions(args.name)
+    if args.json:
+        _print_json(versions, out)
+    else:
+        out.write(format_model_versions(versions) + "\n")
+    return 0
+
+
+def cmd_model_files(args: argparse.Namespace, client: Client, out: Out) -> int:
+    files = client.model_files(args.name, args.version)
+    if args.json:
+        _print_json(files, out)
+    else:
+        out.write(format_model_files(files) + "\n")
+    return 0
+
+
+def cmd_model_download(args: argparse.Namespace, client: Client, out: Out) -> int:
+    folder = client.download_model(args.name, version=args.version, dest=args.output)
+    out.write(f"{folder}\n")
+    return 0
+
+
+def cmd_model_export(args: argparse.Namespace, client: Client, out: Out) -> int:
+    try:
+        op = client.export_model(
+            args.name,
+            args.version,
+            args.bucket,
+            args.prefix,
+            wait=args.wait,
+            progress=_progress(args),
+            endpoint_url=args.endpoint_url,
+            region=args.region,
+            access_key_id=args.access_key_id,
+            secret_access_key=args.secret_access_key,
+            path_style=args.path_style or None,
+        )
+    finally:
+        _end_progress(args)
+    if args.json:
+        _print_json(op, out)
+    else:
+        out.write((op.get("message") or f"exporting ({op.get('id')})") + "\n")
+    return 0
+
+
+def cmd_model_share(args: argparse.Namespace, client: Client, out: Out) -> int:
+    share = client.share_model(args.name, version=args.version, expires_in_days=args.days)
+    if args.json:
+        _print_json(share, out)
+    else:
+        out.write(format_share(share, "model") + "\n")
+    return 0
+
+
+def cmd_model_import_shared(args: argparse.Namespace, client: Client, out: Out) -> int:
+    try:
+        got = client.import_shared_model(
+            args.share_token, name=args.new_name, wait=args.wait, progress=_progress(args)
+        )
+    finally:
+        _end_progress(args)
+    if args.json:
+        _print_json(got, out)
+    else:
+        out.write(_version_line(str(got["model"]["name"]), got["version"]) + "\n")
+    return 1 if got["version"].get("status") == "failed" else 0
+
+
+def cmd_model_delete(args: argparse.Namespace, client: Client, out: Out) -> int:
+    if args.version is not None:
+        client.delete_model_version(args.name, args.version)
+        out.write(f"deleted {args.name} v{args.version}\n")
+    else:
+        client.delete_model(args.name)
+        out.write(f"deleted model {args.name}\n")
+    return 0
+
+
+def cmd_mount(args: argparse.Namespace, client: Client, out: Out) -> int:
+    path = client.mount(args.kind, args.name, version=args.version)
+    out.write(f"mounted {args.kind} {args.name} at {path}\n")
+    return 0
+
+
+def cmd_unmount(args: argparse.Namespace, out: Out) -> int:
+    try:
+        removed = lab_mounts.unlink(args.kind, args.name)
+    except lab_mounts.MountError as e:
+        raise CommandError(str(e)) from e
+    out.write(
+        f"unmounted {args.kind} {args.name}\n"
+        if removed
+        else f"{args.kind} {args.name} was not mounted\n"
+    )
+    return 0
+
+
+def cmd_mounts(args: argparse.Namespace, out: Out) -> int:
+    items = lab_mounts.list_mounts()
+    if args.json:
+        _print_json(items, out)
+    else:
+        out.write(format_mounts(items) + "\n")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Client, Out], int]] = {
     "info": cmd_info,
     "flavours": cmd_flavours,
@@ -776,7 +1838,46 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Client, Out], int]] = {
     "artifacts": cmd_artifacts,
     "download": cmd_download,
     "priority": cmd_priority,
+    "datasets": cmd_datasets,
+    "publish": cmd_publish,
+    "dataset create": cmd_dataset_create,
+    "dataset import": cmd_dataset_import,
+    "dataset show": cmd_dataset_show,
+    "dataset records": cmd_dataset_records,
+    "dataset publish": cmd_publish,
+    "dataset versions": cmd_dataset_versions,
+    "dataset download": cmd_dataset_download,
+    "dataset accelerate": cmd_dataset_accelerate,
+    "dataset share": cmd_dataset_share,
+    "dataset add-shared": cmd_dataset_add_shared,
+    "dataset revoke-share": cmd_revoke_share,
+    "dataset delete": cmd_dataset_delete,
+    "models": cmd_models,
+    "model create": cmd_model_create,
+    "model show": cmd_model_show,
+    "model import": cmd_model_import,
+    "model versions": cmd_model_versions,
+    "model files": cmd_model_files,
+    "model download": cmd_model_download,
+    "model export": cmd_model_export,
+    "model share": cmd_model_share,
+    "model import-shared": cmd_model_import_shared,
+    "model revoke-share": cmd_revoke_share,
+    "model delete": cmd_model_delete,
+    "mount": cmd_mount,
 }
+
+# Commands about this lab's files only: they need no platform.
+LOCAL_COMMANDS: dict[str, Callable[[argparse.Namespace, Out], int]] = {
+    "unmount": cmd_unmount,
+    "mounts": cmd_mounts,
+}
+
+
+def command_key(args: argparse.Namespace) -> str:
+    """``"jobs"``, or ``"dataset import"`` for the commands of a group."""
+    action = getattr(args, "action", None)
+    return f"{args.cmd} {action}" if action else str(args.cmd)
 
 
 def exit_status(error: BaseException) -> int:
@@ -794,16 +1895,24 @@ def run(
     out: Out | None = None,
     err: Out | None = None,
     client_factory: Callable[..., Client] = Client,
+    progress: ProgressCallback | None = None,
 ) -> int:
-    """Run one parsed command; errors become ``error: …`` on ``err`` and an exit status."""
+    """Run one parsed command; errors become ``error: …`` on ``err`` and an exit status.
+
+    Long commands (imports, publish) report to ``progress``; by default as text on ``err``.
+    """
     out = out or sys.stdout
     err = err or sys.stderr
+    args.progress = progress if progress is not None else TextProgress(err)
     try:
         if args.cmd == "login":
             return cmd_login(args, client_factory, out)
+        key = command_key(args)
+        if key in LOCAL_COMMANDS:
+            return LOCAL_COMMANDS[key](args, out)
         if client is None:
             client = client_factory(url=args.url, token=args.token)
-        return COMMANDS[args.cmd](args, client, out)
+        return COMMANDS[key](args, client, out)
     except SxwlError as e:
         err.write(format_error(e) + "\n")
         return exit_status(e)

@@ -5,7 +5,9 @@
 terminal. With ``%%sxwl submit pytorch --nodes 2`` the cell body is the command to run.
 
 In a kernel with ipywidgets, ``submit``, ``job``, ``restart``, ``jobs`` and ``logs`` show live
-widgets; elsewhere (a terminal IPython, no ipywidgets) they print what the CLI prints.
+widgets, ``datasets`` and ``models`` tables, and the long commands (``dataset import``,
+``publish``, ``model import``…) a progress bar while they wait; elsewhere (a terminal
+IPython, no ipywidgets) they print what the CLI prints, progress on stderr.
 ``%sxwl submit`` returns the new job's id, so ``job_id = %sxwl submit …`` works.
 
 Importing this module stays light: no torch, kubernetes or server code, and ipywidgets only
@@ -83,11 +85,40 @@ def _submit(args: argparse.Namespace, client: Client, use_widgets: bool) -> str:
     return str(job["id"])
 
 
+# Commands that wait on the platform and report progress: a bar in a kernel.
+PROGRESS_COMMANDS = frozenset(
+    {
+        "publish",
+        "dataset import",
+        "dataset publish",
+        "dataset accelerate",
+        "model import",
+        "model import-shared",
+        "model export",
+    }
+)
+
+
+def _run_with_progress_bar(args: argparse.Namespace, client: Client) -> None:
+    from .widgets import ProgressBar
+
+    bar = ProgressBar(f"{args.cmd} {getattr(args, 'action', None) or ''}".strip())
+    _display(bar)
+    status = cli.run(args, client=client, progress=bar)
+    bar.set_outcome(status == 0, None if status == 0 else "failed (see the message below)")
+
+
 def _run_with_widgets(args: argparse.Namespace, client: Client) -> bool:
     """Show the widget for ``args`` if there is one; False when the command has none."""
-    from .widgets import JobsTable, JobStatus, LogView
+    from .widgets import DatasetsTable, JobsTable, JobStatus, LogView, ModelsTable
 
-    if args.cmd == "jobs" and not args.json:
+    if cli.command_key(args) in PROGRESS_COMMANDS:
+        _run_with_progress_bar(args, client)
+    elif args.cmd == "datasets" and not args.json:
+        _display(DatasetsTable(client, all_users=args.all))
+    elif args.cmd == "models" and not args.json:
+        _display(ModelsTable(client, all_users=args.all))
+    elif args.cmd == "jobs" and not args.json:
         _display(JobsTable(client, status=args.status, q=args.query, all_users=args.all))
     elif args.cmd == "job" and not args.json:
         _display(JobStatus(client, args.id))
@@ -101,7 +132,8 @@ def _run_with_widgets(args: argparse.Namespace, client: Client) -> bool:
 
 
 def sxwl_magic(line: str, cell: str | None = None) -> str | None:
-    """Run an ``sxwl`` command: ``%sxwl jobs``, ``%sxwl logs JOB -f``, ``%%sxwl submit …``.
+    """Run an ``sxwl`` command: ``%sxwl jobs``, ``%sxwl logs JOB -f``, ``%%sxwl submit …``,
+    ``%sxwl datasets``, ``%sxwl publish NAME``, ``%sxwl mount dataset NAME``.
 
     ``%sxwl --help`` lists the commands; ``%sxwl submit pytorch --help`` explains jobs.
     Returns the job id for ``submit``, None otherwise.
@@ -133,6 +165,9 @@ def sxwl_magic(line: str, cell: str | None = None) -> str | None:
         status = cli.run(args)
         if status == 0:
             reset_client()
+        return None
+    if cli.command_key(args) in cli.LOCAL_COMMANDS:  # mounts of this lab: no platform needed
+        cli.run(args)
         return None
     try:
         client = get_client(args)

@@ -7,6 +7,7 @@ without ceremony. Every failure is an ``SxwlError`` carrying a message a user ca
 from __future__ import annotations
 
 import codecs
+import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -16,9 +17,12 @@ from urllib.parse import quote
 
 import requests
 
+from . import mounts as lab_mounts
 from .code_package import pack_directory
 from .connection import Connection, discover
+from .datasets import DatasetsAPI
 from .errors import SxwlAPIError, SxwlConnectionError, SxwlError, SxwlTimeoutError
+from .models import ModelsAPI
 
 # A job in one of these will not change by itself any more.
 FINAL_STATUSES = frozenset({"Succeeded", "Failed", "Stopped", "TimedOut"})
@@ -55,8 +59,9 @@ def safe_destination(dest: str | os.PathLike[str], rel_path: str) -> Path:
     return target
 
 
-class Client:
-    """A connection to the sxwl platform.
+class Client(DatasetsAPI, ModelsAPI):
+    """A connection to the sxwl platform: jobs here, datasets (``DatasetsAPI``), models
+    (``ModelsAPI``), uploads (``UploadsAPI``) and mounts.
 
     ``Client()`` finds the platform by itself (see ``jupyter_sxwl.client.connection``):
     explicit ``url``/``token``, then ``SXWL_URL``/``SXWL_TOKEN``, then a hub lab's
@@ -397,16 +402,30 @@ class Client:
             stream=True,
         )
         target.parent.mkdir(parents=True, exist_ok=True)
+        self._save_stream(response, target, rel)
+
+    def _save_stream(
+        self, response: requests.Response, target: Path, what: str, sha256: str | None = None
+    ) -> None:
+        """Write a streamed answer to ``target``, checking its sha256 when one is given."""
         # Write next to the target and rename, so an interrupted download leaves no half file.
         partial = target.with_name(target.name + ".part")
+        digest = hashlib.sha256() if sha256 else None
         try:
             with response, open(partial, "wb") as f:
                 for chunk in response.iter_content(chunk_size=1 << 20):
                     f.write(chunk)
+                    if digest is not None:
+                        digest.update(chunk)
+            if digest is not None and digest.hexdigest() != sha256:
+                raise SxwlError(
+                    f"the download of {what} does not match its sha256 (got "
+                    f"{digest.hexdigest()[:12]}…, expected {str(sha256)[:12]}…); download it again"
+                )
             os.replace(partial, target)
         except requests.RequestException as e:
             partial.unlink(missing_ok=True)
-            raise SxwlConnectionError(f"download of {rel} broke off: {e}") from e
+            raise SxwlConnectionError(f"download of {what} broke off: {e}") from e
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
@@ -428,3 +447,37 @@ class Client:
             time.sleep(
                 poll if deadline is None else min(poll, max(0.0, deadline - time.monotonic()))
             )
+
+    # -- mounts -----------------------------------------------------------------------------
+
+    def mount(self, kind: str, name: str, version: int | None = None) -> Path:
+        """Mount a published dataset version or a ready model version (the latest by
+        default), read-only, at ``~/mnt/datasets/<name>`` or ``~/mnt/models/<name>``
+        (``$SXWL_MOUNT_ROOT`` moves ``~/mnt``); returns that path.
+
+        A dataset mount holds ``data.jsonl``, ``dataset_info.json`` (for LLaMA-Factory) and
+        ``manifest.json``; a model mount holds the model's files. The platform and this lab
+        must share a file system (true for local labs and the hub's local spawner).
+        """
+        if kind not in lab_mounts.KINDS:
+            raise SxwlError(f"kind: must be one of {', '.join(lab_mounts.KINDS)}, not {kind!r}")
+        body: dict[str, Any] = {"kind": kind, "name": name}
+        if version is not None:
+            body["version"] = int(version)
+        resolved = self._post("mounts/resolve", body)
+        try:
+            return lab_mounts.link(kind, str(resolved.get("name") or name), resolved["path"])
+        except lab_mounts.MountError as e:
+            raise SxwlError(str(e)) from e
+
+    def unmount(self, kind: str, name: str) -> bool:
+        """Remove a mount; False when there was none. The user's own files are never touched."""
+        try:
+            return lab_mounts.unlink(kind, name)
+        except lab_mounts.MountError as e:
+            raise SxwlError(str(e)) from e
+
+    def mounts(self) -> list[dict[str, Any]]:
+        """The mounts of this lab: ``{kind, name, path, target, ok}`` (``ok``: the mounted
+        version is still there)."""
+        return lab_mounts.list_mounts()

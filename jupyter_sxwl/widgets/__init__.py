@@ -1,16 +1,19 @@
-"""ipywidgets for jobs: a jobs table, a live job status and a log view.
+"""ipywidgets for jobs (a jobs table, a live job status, a log view), the catalogue (datasets
+and models tables) and long transfers (a progress bar).
 
 The ``%sxwl`` magics show them in a kernel; they can be used directly too::
 
     from jupyter_sxwl import Client
-    from jupyter_sxwl.widgets import JobsTable, JobStatus, LogView
+    from jupyter_sxwl.widgets import DatasetsTable, JobsTable, JobStatus, LogView
     JobsTable(Client())
 """
 
 from __future__ import annotations
 
+from .catalog_tables import DatasetsTable, ModelsTable
 from .job_status import JobStatus
 from .jobs_table import JobsTable
 from .log_view import LogView
+from .progress_bar import ProgressBar
 
-__all__ = ["JobStatus", "JobsTable", "LogView"]
+__all__ = ["DatasetsTable", "JobStatus", "JobsTable", "LogView", "ModelsTable", "ProgressBar"]

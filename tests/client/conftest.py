@@ -86,7 +86,7 @@ def fake_platform() -> Iterator[FakePlatform]:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        do_GET = do_POST = do_PATCH = do_DELETE = handle_any
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     platform.url = f"http://127.0.0.1:{server.server_address[1]}/api/v1/"

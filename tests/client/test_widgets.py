@@ -97,3 +97,36 @@ def test_log_view_without_follow_shows_the_log_once(fake_platform: FakePlatform)
     fake_platform.route("GET", "jobs/job-1/logs", (200, {"X-Log-Offset": "6"}, b"hello\n"))
     view = LogView(client_for(fake_platform), "job-1", follow=False)
     assert view.text == "hello\n" and "hello" in view.area.value
+
+
+def test_datasets_and_models_tables_escape_and_refresh(fake_platform: FakePlatform) -> None:
+    from jupyter_sxwl.widgets import DatasetsTable, ModelsTable
+
+    ds = {"name": "<b>faq</b>", "annotation_type": "instruction", "access": "shared",
+          "owner": "bob", "draft": {"records": 3, "invalid": 1}, "latest_version": 2}  # fmt: skip
+    fake_platform.route("GET", "datasets", json_reply({"datasets": [ds]}))
+    table = DatasetsTable(client_for(fake_platform))
+    assert "&lt;b&gt;faq&lt;/b&gt;" in table.table.value and "<b>faq</b>" not in table.table.value
+    assert "shared by bob" in table.table.value and table.note.value == "1 dataset(s)"
+    fake_platform.route("GET", "datasets", problem(500, "database is down"))
+    table.button.click()
+    assert "database is down" in table.note.value and "faq" in table.table.value
+    fake_platform.route("GET", "models", json_reply({"models": []}))
+    assert "model create" in ModelsTable(client_for(fake_platform)).table.value
+
+
+def test_progress_bar_follows_the_reports() -> None:
+    from jupyter_sxwl.client.uploads import Progress
+    from jupyter_sxwl.widgets import ProgressBar
+
+    bar = ProgressBar("dataset import", interval=0)
+    assert "starting" in bar.label.value
+    bar(Progress("uploading", 250, 1000))
+    assert bar.bar.value == 25 and "uploading 25%" in bar.label.value
+    bar(Progress("validating", 0, 0))  # no total: the bar keeps moving
+    assert "validating" in bar.label.value
+    bar.finish()
+    bar.set_outcome(True)
+    assert (bar.bar.value, bar.bar.bar_style) == (100, "success")
+    bar.set_outcome(False, "failed: <x>")
+    assert bar.bar.bar_style == "danger" and "&lt;x&gt;" in bar.label.value
