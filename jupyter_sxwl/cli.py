@@ -303,7 +303,9 @@ def _add_dataset_commands(sub: _CommandList, prog: str) -> None:
     )
     p.add_argument("name", metavar="NAME")
     p.add_argument("path", nargs="?", metavar="FILE_OR_DIR", help="what to upload")
-    p.add_argument("--url", help="let the platform download this instead")
+    p.add_argument(
+        "--url", dest="source_url", metavar="URL", help="let the platform download this instead"
+    )
     _wait_option(p, "import")
     _json_option(p)
 
@@ -432,7 +434,7 @@ def _add_model_commands(sub: _CommandList, prog: str) -> None:
     )
     p.add_argument("name", metavar="NAME")
     p.add_argument("path", nargs="?", metavar="FILE", help="a file or archive to upload")
-    p.add_argument("--url", help="let the platform download this")
+    p.add_argument("--url", dest="source_url", metavar="URL", help="let the platform download this")
     p.add_argument("--job", dest="job_id", metavar="ID", help="a finished job's model folder")
     p.add_argument("--lab-dir", metavar="DIR", help="a folder of this lab")
     p.add_argument("--preset", action="store_true", help="fetch a preset from its source")
@@ -1536,11 +1538,11 @@ def cmd_dataset_create(args: argparse.Namespace, client: Client, out: Out) -> in
 
 
 def cmd_dataset_import(args: argparse.Namespace, client: Client, out: Out) -> int:
-    if (args.path is None) == (args.url is None):
+    if (args.path is None) == (args.source_url is None):
         raise CommandError("give either FILE_OR_DIR or --url URL")
     try:
         imp = client.import_dataset(
-            args.name, path=args.path, url=args.url, wait=args.wait, progress=_progress(args)
+            args.name, path=args.path, url=args.source_url, wait=args.wait, progress=_progress(args)
         )
     finally:
         _end_progress(args)
@@ -1691,14 +1693,14 @@ def _version_line(name: str, v: dict[str, Any]) -> str:
 
 
 def cmd_model_import(args: argparse.Namespace, client: Client, out: Out) -> int:
-    sources = [args.path, args.url, args.job_id, args.lab_dir, args.preset or None]
+    sources = [args.path, args.source_url, args.job_id, args.lab_dir, args.preset or None]
     if sum(s is not None for s in sources) != 1:
         raise CommandError("give exactly one source: FILE, --url, --job, --lab-dir or --preset")
     try:
         v = client.import_model(
             args.name,
             path=args.path,
-            url=args.url,
+            url=args.source_url,
             job_id=args.job_id,
             lab_dir=args.lab_dir,
             preset=args.preset,

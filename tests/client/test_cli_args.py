@@ -258,3 +258,12 @@ def test_login_checks_the_token_then_saves_it(
 def test_sxwl_error_is_the_root_of_every_client_error() -> None:
     assert issubclass(SxwlAPIError, SxwlError)
     assert issubclass(cli.CommandError, SxwlError)
+
+
+def test_a_download_url_never_replaces_the_platform_url() -> None:
+    args = parse(
+        "--url", "http://platform/", "dataset", "import", "faq", "--url", "https://data/x.zip"
+    )
+    assert args.url == "http://platform/" and args.source_url == "https://data/x.zip"
+    args = parse("model", "import", "m", "--url", "https://data/m.tar")
+    assert args.url is None and args.source_url == "https://data/m.tar"
