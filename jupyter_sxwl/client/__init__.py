@@ -15,6 +15,8 @@ from .errors import (
     SxwlError,
     SxwlTimeoutError,
 )
+from .mounts import MountError
+from .uploads import Progress
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -23,6 +25,8 @@ __all__ = [
     "Client",
     "Connection",
     "Job",
+    "MountError",
+    "Progress",
     "SxwlAPIError",
     "SxwlConfigError",
     "SxwlConnectionError",
