@@ -13,6 +13,12 @@ import { ServerConnection } from '@jupyterlab/services';
 /** Path of the API below the Jupyter server's base URL. */
 export const API_PREFIX = 'sxwl/api/v1/';
 
+/**
+ * Path of the routes the lab's own server extension answers (mounts), next
+ * to the API; unlike the API they are never forwarded to the platform.
+ */
+export const LAB_PREFIX = 'sxwl/lab/';
+
 export type JobStatus =
   | 'Queued'
   | 'Starting'
@@ -247,10 +253,11 @@ function encodePath(path: string): string {
 
 async function request(
   path: string,
-  init: RequestInit = {}
+  init: RequestInit = {},
+  prefix: string = API_PREFIX
 ): Promise<Response> {
   const settings = ServerConnection.makeSettings();
-  const url = URLExt.join(settings.baseUrl, API_PREFIX, path);
+  const url = URLExt.join(settings.baseUrl, prefix, path);
   let response: Response;
   try {
     response = await ServerConnection.makeRequest(url, init, settings);
@@ -279,8 +286,12 @@ async function toApiError(response: Response): Promise<ApiError> {
   return new ApiError(response.status, message, problem.errors ?? []);
 }
 
-async function json<T>(path: string, init: RequestInit = {}): Promise<T> {
-  const response = await request(path, init);
+async function json<T>(
+  path: string,
+  init: RequestInit = {},
+  prefix: string = API_PREFIX
+): Promise<T> {
+  const response = await request(path, init, prefix);
   return (await response.json()) as T;
 }
 
@@ -411,4 +422,673 @@ export function artifactUrl(id: string, path: string): string {
  */
 export function codePackageFromDir(path: string): Promise<ICodePackageRef> {
   return json<ICodePackageRef>('code-packages/from-dir', jsonBody({ path }));
+}
+
+// ---------------------------------------------------------------------------
+// Uploads (chunked, resumable)
+
+export type UploadPurpose = 'dataset' | 'model';
+
+export interface IUpload {
+  id: string;
+  purpose: UploadPurpose;
+  filename: string;
+  size: number;
+  /** Bytes the platform holds; the next chunk must start here. */
+  received: number;
+  sha256: string | null;
+  status: 'open' | 'complete';
+}
+
+export function createUpload(
+  filename: string,
+  size: number,
+  purpose: UploadPurpose
+): Promise<IUpload> {
+  return json<IUpload>('uploads', jsonBody({ filename, size, purpose }));
+}
+
+/** Send the bytes of `chunk`, which start at `offset` of the file. */
+export function putUploadChunk(
+  id: string,
+  offset: number,
+  chunk: Blob
+): Promise<IUpload> {
+  return json<IUpload>(
+    `uploads/${encodeURIComponent(id)}` + query({ offset }),
+    {
+      method: 'PUT',
+      body: chunk,
+      headers: { 'Content-Type': 'application/octet-stream' }
+    }
+  );
+}
+
+export function getUpload(id: string): Promise<IUpload> {
+  return json<IUpload>(`uploads/${encodeURIComponent(id)}`);
+}
+
+export async function deleteUpload(id: string): Promise<void> {
+  await request(`uploads/${encodeURIComponent(id)}`, { method: 'DELETE' });
+}
+
+// ---------------------------------------------------------------------------
+// Operations (publish, export): long work polled until it ends
+
+export type OperationStatus = 'running' | 'succeeded' | 'failed';
+
+export interface IOperation {
+  id: string;
+  kind: string;
+  object_id: string;
+  status: OperationStatus;
+  done: number;
+  total: number;
+  message: string;
+  /** Publish: the version it made, or the latest one when nothing changed. */
+  result: { version?: number; unchanged?: boolean; sha256?: string };
+  created_at: string;
+  finished_at: string | null;
+}
+
+export function getOperation(id: string): Promise<IOperation> {
+  return json<IOperation>(`operations/${encodeURIComponent(id)}`);
+}
+
+// ---------------------------------------------------------------------------
+// Shares
+
+export interface IShare {
+  id: string;
+  kind: 'dataset' | 'model';
+  object_id: string;
+  version: number | null;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+  uses: number;
+  status: 'active' | 'expired' | 'revoked';
+  /** Only in the answer that created the share: it is never shown again. */
+  token?: string;
+}
+
+export function revokeShare(id: string): Promise<IShare> {
+  return json<IShare>(`shares/${encodeURIComponent(id)}`, {
+    method: 'DELETE'
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Datasets
+
+export type AnnotationType = 'instruction' | 'qa' | 'ranking' | 'sharegpt';
+
+/** Annotation types with the words the create form shows for them. */
+export const ANNOTATION_TYPES: readonly {
+  value: AnnotationType;
+  label: string;
+}[] = [
+  {
+    value: 'instruction',
+    label: 'Instruction tuning (instruction/input/output)'
+  },
+  { value: 'qa', label: 'Q&A pairs (Query/Answer, …)' },
+  { value: 'ranking', label: 'Reply ranking (prompt + ranked candidates)' },
+  { value: 'sharegpt', label: 'Conversations (ShareGPT)' }
+];
+
+/** How the user reaches an object: their own, as admin, shared, preset. */
+export type Access = 'owner' | 'admin' | 'shared' | 'preset';
+
+export interface IAcceleration {
+  status: 'none' | 'running' | 'ready' | 'failed';
+  done: number;
+  total: number;
+  message: string;
+}
+
+export interface IDatasetVersion {
+  dataset_id: string;
+  number: number;
+  sha256: string;
+  size: number;
+  records: number;
+  notes: string;
+  created_by: string;
+  created_at: string;
+  acceleration: IAcceleration;
+}
+
+/** One line of an import's problems list. */
+export interface IImportProblem {
+  file: string | null;
+  line: number | null;
+  field: string | null;
+  message: string;
+}
+
+export type ImportPhase =
+  'queued' | 'downloading' | 'unpacking' | 'validating' | 'saving' | 'done';
+
+export interface IDatasetImport {
+  id: string;
+  dataset_id: string;
+  source: string;
+  detail: string;
+  status: OperationStatus;
+  phase: ImportPhase;
+  bytes_done: number;
+  bytes_total: number;
+  files: number;
+  records: number;
+  invalid: number;
+  message: string;
+  problems: IImportProblem[];
+  created_at: string;
+  finished_at: string | null;
+}
+
+export interface IDraftStats {
+  records: number;
+  invalid: number;
+  reviewed: number;
+  edited: number;
+  files: number;
+}
+
+export interface IDatasetFile {
+  id: number;
+  name: string;
+  format: string;
+  records: number;
+  invalid: number;
+  size: number;
+  sha256: string;
+  created_at: string;
+}
+
+export interface IDataset {
+  id: string;
+  name: string;
+  owner: string;
+  description: string;
+  data_type: string;
+  annotation_type: AnnotationType;
+  preset: boolean;
+  access: Access;
+  read_only: boolean;
+  latest_version: number | null;
+  latest: IDatasetVersion | null;
+  publishing: IOperation | null;
+  importing: IDatasetImport[];
+  created_at: string;
+  updated_at: string;
+  draft: IDraftStats;
+  /** Only from `GET datasets/<id>`. */
+  files?: IDatasetFile[];
+  /** Only from `GET datasets/<id>`, newest first. */
+  versions?: IDatasetVersion[];
+}
+
+export interface IDatasetSpec {
+  name: string;
+  annotation_type: AnnotationType;
+  description?: string;
+  data_type?: string;
+}
+
+/** One thing wrong with a record; `field` is a path like `candidates[1].text`. */
+export interface IRecordIssue {
+  field: string | null;
+  message: string;
+}
+
+export type JsonObject = { [key: string]: unknown };
+
+/** A record of a dataset's working copy. */
+export interface IRecord {
+  /** e.g. `3:17` (file 3, record 17) or `a:0` (added in annotation). */
+  id: string;
+  /** 0-based position among the live records. */
+  index: number;
+  file: string | null;
+  line: number | null;
+  data: JsonObject | null;
+  /** The text of a record that is not a JSON object; null otherwise. */
+  raw: string | null;
+  issues: IRecordIssue[];
+  reviewed: boolean;
+  edited: boolean;
+  added: boolean;
+  /** Only from `GET records/<id>` and `PUT`: neighbours among all records. */
+  total?: number;
+  previous?: string | null;
+  next?: string | null;
+  /** Ranking datasets: the candidates as imported. */
+  default_order?: unknown;
+}
+
+export type RecordFilter = 'invalid' | 'edited' | 'reviewed';
+
+export interface IRecordPage {
+  total: number;
+  offset: number;
+  records: IRecord[];
+}
+
+/** Datasets the user can see; admins may ask for everyone's. */
+export async function listDatasets(all = false): Promise<IDataset[]> {
+  return (
+    await json<{ datasets: IDataset[] }>(
+      'datasets' + query({ all: all ? 1 : undefined })
+    )
+  ).datasets;
+}
+
+/** One dataset with its files and versions; `ref` is its id or name. */
+export function getDataset(ref: string): Promise<IDataset> {
+  return json<IDataset>(`datasets/${encodeURIComponent(ref)}`);
+}
+
+export function createDataset(spec: IDatasetSpec): Promise<IDataset> {
+  return json<IDataset>('datasets', jsonBody(spec));
+}
+
+export function patchDataset(
+  id: string,
+  changes: { name?: string; description?: string }
+): Promise<IDataset> {
+  return json<IDataset>(
+    `datasets/${encodeURIComponent(id)}`,
+    jsonBody(changes, 'PATCH')
+  );
+}
+
+export async function deleteDataset(id: string): Promise<void> {
+  await request(`datasets/${encodeURIComponent(id)}`, { method: 'DELETE' });
+}
+
+/** Add a dataset someone shared, by the token they gave. */
+export function addSharedDataset(token: string): Promise<IDataset> {
+  return json<IDataset>('datasets/shared', jsonBody({ token }));
+}
+
+/** Take a shared dataset off the user's list (the owner's copy stays). */
+export async function removeSharedDataset(id: string): Promise<void> {
+  await request(`datasets/${encodeURIComponent(id)}/shared`, {
+    method: 'DELETE'
+  });
+}
+
+/** Import a finished upload, or a file the platform downloads from a URL. */
+export function startImport(
+  id: string,
+  source: { upload_id: string } | { url: string }
+): Promise<IDatasetImport> {
+  return json<IDatasetImport>(
+    `datasets/${encodeURIComponent(id)}/imports`,
+    jsonBody(source)
+  );
+}
+
+export async function listImports(id: string): Promise<IDatasetImport[]> {
+  return (
+    await json<{ imports: IDatasetImport[] }>(
+      `datasets/${encodeURIComponent(id)}/imports`
+    )
+  ).imports;
+}
+
+export function listRecords(
+  id: string,
+  options: { offset?: number; limit?: number; only?: RecordFilter } = {}
+): Promise<IRecordPage> {
+  return json<IRecordPage>(
+    `datasets/${encodeURIComponent(id)}/records` +
+      query({
+        offset: options.offset ?? 0,
+        limit: options.limit ?? 20,
+        only: options.only
+      })
+  );
+}
+
+export function getRecord(id: string, rid: string): Promise<IRecord> {
+  return json<IRecord>(
+    `datasets/${encodeURIComponent(id)}/records/${encodeURIComponent(rid)}`
+  );
+}
+
+/** Save a record's data and/or its reviewed mark; invalid data is kept too. */
+export function putRecord(
+  id: string,
+  rid: string,
+  changes: { data?: JsonObject; reviewed?: boolean }
+): Promise<IRecord> {
+  return json<IRecord>(
+    `datasets/${encodeURIComponent(id)}/records/${encodeURIComponent(rid)}`,
+    jsonBody(changes, 'PUT')
+  );
+}
+
+export function addRecord(
+  id: string,
+  data: JsonObject,
+  reviewed = false
+): Promise<IRecord> {
+  return json<IRecord>(
+    `datasets/${encodeURIComponent(id)}/records`,
+    jsonBody({ data, reviewed })
+  );
+}
+
+export async function deleteRecord(id: string, rid: string): Promise<void> {
+  await request(
+    `datasets/${encodeURIComponent(id)}/records/${encodeURIComponent(rid)}`,
+    { method: 'DELETE' }
+  );
+}
+
+/** Back to the imported record (`all`) or, for ranking, its candidates' order. */
+export function restoreRecord(
+  id: string,
+  rid: string,
+  what: 'all' | 'order'
+): Promise<IRecord> {
+  return json<IRecord>(
+    `datasets/${encodeURIComponent(id)}/records/${encodeURIComponent(rid)}/restore`,
+    jsonBody({ what })
+  );
+}
+
+export function publishDataset(id: string, notes = ''): Promise<IOperation> {
+  return json<IOperation>(
+    `datasets/${encodeURIComponent(id)}/publish`,
+    jsonBody(notes ? { notes } : {})
+  );
+}
+
+export function getDatasetVersion(
+  id: string,
+  n: number
+): Promise<IDatasetVersion> {
+  return json<IDatasetVersion>(
+    `datasets/${encodeURIComponent(id)}/versions/${n}`
+  );
+}
+
+/** The URL that downloads a version's canonical JSONL. */
+export function datasetVersionDataUrl(id: string, n: number): string {
+  return apiUrl('datasets', encodeURIComponent(id), 'versions', `${n}`, 'data');
+}
+
+/** Copy a version to fast storage; poll the version for progress. */
+export function accelerateVersion(
+  id: string,
+  n: number
+): Promise<IDatasetVersion> {
+  return json<IDatasetVersion>(
+    `datasets/${encodeURIComponent(id)}/versions/${n}/accelerate`,
+    { method: 'POST' }
+  );
+}
+
+export function dropAcceleration(
+  id: string,
+  n: number
+): Promise<IDatasetVersion> {
+  return json<IDatasetVersion>(
+    `datasets/${encodeURIComponent(id)}/versions/${n}/accelerate`,
+    { method: 'DELETE' }
+  );
+}
+
+export function shareDataset(id: string, expiresInDays = 7): Promise<IShare> {
+  return json<IShare>(
+    `datasets/${encodeURIComponent(id)}/shares`,
+    jsonBody({ expires_in_days: expiresInDays })
+  );
+}
+
+export async function listDatasetShares(id: string): Promise<IShare[]> {
+  return (
+    await json<{ shares: IShare[] }>(
+      `datasets/${encodeURIComponent(id)}/shares`
+    )
+  ).shares;
+}
+
+// ---------------------------------------------------------------------------
+// Models
+
+export type ModelVersionStatus = 'importing' | 'ready' | 'failed';
+
+export interface IModelVersion {
+  model_id: string;
+  number: number;
+  status: ModelVersionStatus;
+  phase: string;
+  bytes_done: number;
+  bytes_total: number;
+  size: number | null;
+  files: number | null;
+  sha256: string | null;
+  /** upload, url, job, lab, share or preset. */
+  source: string;
+  /** Where exactly it came from (file name, URL, job id, …). */
+  source_detail: Record<string, unknown>;
+  /** What it was made from (a job's base model and datasets), when known. */
+  lineage: Record<string, unknown>;
+  notes: string;
+  message: string;
+  created_by: string;
+  created_at: string;
+  finished_at: string | null;
+}
+
+export interface IModel {
+  id: string;
+  name: string;
+  owner: string;
+  description: string;
+  family: string;
+  preset: boolean;
+  access: Access;
+  read_only: boolean;
+  /** A preset's origin, e.g. `{kind: "huggingface", repo_id}`; `{}` for others. */
+  source: { kind?: string; [key: string]: unknown } | null;
+  latest_version: number | null;
+  latest: IModelVersion | null;
+  versions_count: number;
+  created_at: string;
+  /** Only from `GET models/<id>`. */
+  versions?: IModelVersion[];
+}
+
+export interface IModelFile {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+/** Where a new model version comes from. */
+export type ModelSource =
+  | { source: 'upload'; upload_id: string }
+  | { source: 'url'; url: string }
+  | { source: 'job'; job_id: string }
+  | { source: 'preset' };
+
+/** The S3 bucket a model version is copied to; empty fields stay out. */
+export interface IExportTarget {
+  bucket: string;
+  prefix?: string;
+  endpoint_url?: string;
+  region?: string;
+  access_key_id?: string;
+  secret_access_key?: string;
+  path_style?: boolean;
+}
+
+export async function listModels(): Promise<IModel[]> {
+  return (await json<{ models: IModel[] }>('models')).models;
+}
+
+export function getModel(ref: string): Promise<IModel> {
+  return json<IModel>(`models/${encodeURIComponent(ref)}`);
+}
+
+export function createModel(spec: {
+  name: string;
+  description?: string;
+  family?: string;
+}): Promise<IModel> {
+  return json<IModel>('models', jsonBody(spec));
+}
+
+export async function deleteModel(id: string): Promise<void> {
+  await request(`models/${encodeURIComponent(id)}`, { method: 'DELETE' });
+}
+
+export function importModelVersion(
+  id: string,
+  source: ModelSource,
+  notes = ''
+): Promise<IModelVersion> {
+  return json<IModelVersion>(
+    `models/${encodeURIComponent(id)}/versions`,
+    jsonBody(notes ? { ...source, notes } : source)
+  );
+}
+
+/** Copy a model someone shared into the user's repository. */
+export function importSharedModel(
+  token: string,
+  name?: string
+): Promise<{ model: IModel; version: IModelVersion }> {
+  return json<{ model: IModel; version: IModelVersion }>(
+    'models/import-shared',
+    jsonBody(name ? { token, name } : { token })
+  );
+}
+
+export function getModelVersion(id: string, n: number): Promise<IModelVersion> {
+  return json<IModelVersion>(`models/${encodeURIComponent(id)}/versions/${n}`);
+}
+
+export async function deleteModelVersion(id: string, n: number): Promise<void> {
+  await request(`models/${encodeURIComponent(id)}/versions/${n}`, {
+    method: 'DELETE'
+  });
+}
+
+export async function listModelFiles(
+  id: string,
+  n: number
+): Promise<IModelFile[]> {
+  return (
+    await json<{ files: IModelFile[] }>(
+      `models/${encodeURIComponent(id)}/versions/${n}/files`
+    )
+  ).files;
+}
+
+/** The URL that downloads one file of a model version. */
+export function modelFileUrl(id: string, n: number, path: string): string {
+  return apiUrl(
+    'models',
+    encodeURIComponent(id),
+    'versions',
+    `${n}`,
+    'files',
+    encodePath(path)
+  );
+}
+
+/** The URL that downloads a whole model version as one .tar. */
+export function modelArchiveUrl(id: string, n: number): string {
+  return apiUrl(
+    'models',
+    encodeURIComponent(id),
+    'versions',
+    `${n}`,
+    'archive'
+  );
+}
+
+export function exportModelVersion(
+  id: string,
+  n: number,
+  target: IExportTarget
+): Promise<IOperation> {
+  return json<IOperation>(
+    `models/${encodeURIComponent(id)}/versions/${n}/export`,
+    jsonBody(target)
+  );
+}
+
+/** Share a model (one version, or every version when left out). */
+export function shareModel(
+  id: string,
+  options: { version?: number; expires_in_days?: number } = {}
+): Promise<IShare> {
+  return json<IShare>(
+    `models/${encodeURIComponent(id)}/shares`,
+    jsonBody(options)
+  );
+}
+
+export async function listModelShares(id: string): Promise<IShare[]> {
+  return (
+    await json<{ shares: IShare[] }>(`models/${encodeURIComponent(id)}/shares`)
+  ).shares;
+}
+
+// ---------------------------------------------------------------------------
+// Mounts in this lab (the lab's server extension, not the platform)
+
+export type MountKind = 'dataset' | 'model';
+
+/** A mount as the lab lists it: `target` is where the link points. */
+export interface ILabMount {
+  kind: MountKind;
+  name: string;
+  path: string;
+  target: string;
+  /** False when the target no longer exists (a deleted version, say). */
+  ok: boolean;
+}
+
+export interface IMounted {
+  kind: MountKind;
+  name: string;
+  version: number | null;
+  path: string;
+}
+
+export async function listLabMounts(): Promise<ILabMount[]> {
+  return (await json<{ mounts: ILabMount[] }>('mounts', {}, LAB_PREFIX)).mounts;
+}
+
+/** Link a dataset or model (version) into the lab, read-only, under ~/mnt. */
+export function mountInLab(
+  kind: MountKind,
+  name: string,
+  version?: number
+): Promise<IMounted> {
+  return json<IMounted>(
+    'mounts',
+    jsonBody(version === undefined ? { kind, name } : { kind, name, version }),
+    LAB_PREFIX
+  );
+}
+
+export async function unmountInLab(
+  kind: MountKind,
+  name: string
+): Promise<void> {
+  await request(
+    `mounts/${encodeURIComponent(kind)}/${encodeURIComponent(name)}`,
+    { method: 'DELETE' },
+    LAB_PREFIX
+  );
 }

@@ -50,3 +50,21 @@ export function formatBytes(bytes: number | null | undefined): string {
   }
   return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
+
+/** The message of anything thrown: an ApiError's detail, an Error's message. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** `done` of `total` as a whole percentage, or null when the total is unknown. */
+export function percent(done: number, total: number): number | null {
+  if (!Number.isFinite(done) || !Number.isFinite(total) || total <= 0) {
+    return null;
+  }
+  return Math.max(0, Math.min(100, Math.floor((done / total) * 100)));
+}
+
+/** The first characters of a content hash, enough to tell versions apart. */
+export function shortHash(sha256: string | null | undefined): string {
+  return sha256 ? sha256.slice(0, 12) : '–';
+}

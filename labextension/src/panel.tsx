@@ -8,13 +8,15 @@ import {
   ISxwlContext,
   SxwlContext
 } from './context';
+import { DatasetsView } from './datasets/DatasetsView';
 import { sxwlIcon } from './icon';
 import { JobDetail } from './jobs/JobDetail';
 import { JobsView } from './jobs/JobsView';
+import { ModelsView } from './models/ModelsView';
 
 /**
- * One tab of the panel. Datasets, Models and Services become further
- * entries of `TABS` with their own view component.
+ * One tab of the panel. Services become a further entry of `TABS` with its
+ * own view component.
  */
 interface ITab {
   id: string;
@@ -22,7 +24,11 @@ interface ITab {
   view: () => JSX.Element;
 }
 
-const TABS: ITab[] = [{ id: 'jobs', label: 'Jobs', view: () => <JobsView /> }];
+const TABS: ITab[] = [
+  { id: 'jobs', label: 'Jobs', view: () => <JobsView /> },
+  { id: 'datasets', label: 'Datasets', view: () => <DatasetsView /> },
+  { id: 'models', label: 'Models', view: () => <ModelsView /> }
+];
 
 export interface ISxwlHooks {
   currentBrowserPath: () => string | null;
