@@ -1,15 +1,18 @@
 """S3ObjectStore: objects in an S3 bucket through boto3 (AWS, MinIO, Ceph, SeaweedFS, …).
 
-Each object's sha256 travels as user metadata (``x-amz-meta-sha256``), set at upload and
+Each object's sha256 travels as user metadata (``x-amz-meta-sha256``), recorded at upload and
 checked on download, so integrity holds end to end whatever the server's own ETag means
 (an MD5 for single-part uploads, an MD5 of MD5s for multipart ones). Because botocore's
 per-request CRC32 would only repeat that work, the client computes checksums only where S3
-requires them.
+requires them; requests stay signed as botocore signs them (over plain HTTP, payload included).
 
-Uploads go through s3transfer (boto3's transfer manager). Downloads are concurrent ranged
-GETs of our own, hashed in order while later ranges are still arriving (s3transfer can only
-hand out bytes in order through its non-seekable output path, which deadlocks on large
-objects in s3transfer 0.19).
+Transfers are our own rather than s3transfer's. An upload reads each part of the file once
+into a reused buffer, hashes it in order when the digest is not known yet, and sends it as
+one bytes body (s3transfer hands botocore a file-like part that is read again to sign it, to
+CRC it and to send it in small blocks). A download is concurrent ranged GETs written in place
+and hashed in order while later ranges are still arriving (s3transfer can only hand out bytes
+in order through its non-seekable output path, which deadlocks on large objects in s3transfer
+0.19).
 """
 
 from __future__ import annotations
@@ -18,19 +21,20 @@ import contextlib
 import hashlib
 import io
 import os
+import queue
 import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, BinaryIO, NoReturn, Protocol
 
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-from traitlets import Bool, Int, Unicode, validate
+from traitlets import Bool, Int, Unicode, default, validate
 
 from .base import (
     CHUNK,
@@ -43,13 +47,18 @@ from .base import (
     StorageError,
     VerifyingReader,
     check_delete_prefix,
-    file_sha256,
     iter_source,
     validate_key,
     validate_prefix,
 )
 
 MiB = 1024 * 1024
+# One read from a download's HTTP body. Reads of 1 MiB measured several times the system time
+# of 256 KiB reads on a 2-core machine (ten workers, each read allocating and copying buffers of
+# this size before its pwrite); 256 KiB is also s3transfer's own read size.
+GET_READ_SIZE = 256 * 1024
+# One read-back while hashing a download, small enough to stay in the CPU cache for the hash.
+HASH_READ_SIZE = 1024 * 1024
 # Above this CopyObject is refused by S3; larger copies go part by part (UploadPartCopy).
 MAX_SINGLE_COPY = 5 * 1024 * MiB
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
@@ -61,6 +70,15 @@ _AUTH_CODES = {
     "InvalidToken",
     "ExpiredToken",
 }
+
+
+class _Readable(Protocol):
+    """What uploads read from: a file opened unbuffered, or a spooled stream."""
+
+    def readinto(self, buffer: Any, /) -> int: ...
+    def readable(self) -> bool: ...
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+    def tell(self) -> int: ...
 
 
 class S3ObjectStore(ObjectStore):
@@ -142,6 +160,16 @@ class S3ObjectStore(ObjectStore):
         ``max_concurrency * multipart_chunksize`` on uploads.""",
     ).tag(config=True)
 
+    record_sha256_after_upload = Bool(
+        help="""How ``put_file`` records the sha256 of a file it is not given the digest of.
+        True: hash each part as it is read for sending, so the file is read once, and record
+        the digest after the upload with an in-place CopyObject that replaces the metadata;
+        SeaweedFS, MinIO and Ceph do that as a metadata update in one quick request. False:
+        hash the whole file in a pass before the upload (S3 takes metadata only when an
+        upload starts). Default: True with an ``endpoint_url``, False for AWS S3, where an
+        in-place copy moves every byte again and is refused above 5 GiB.""",
+    ).tag(config=True)
+
     presign_expires = Int(3600, help="Default lifetime (seconds) of presigned download URLs.").tag(
         config=True
     )
@@ -161,6 +189,10 @@ class S3ObjectStore(ObjectStore):
         if value < 5 * MiB:
             raise ValueError(f"S3ObjectStore.multipart_chunksize must be ≥ 5 MiB, not {value}")
         return value
+
+    @default("record_sha256_after_upload")
+    def _default_record_sha256_after_upload(self) -> bool:
+        return bool(self.endpoint_url)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -201,14 +233,18 @@ class S3ObjectStore(ObjectStore):
                 )
             return self._client_obj
 
-    def _transfer_config(self, size: int | None = None) -> TransferConfig:
-        chunk = self.multipart_chunksize
-        if size is not None:
-            # S3 allows at most 10,000 parts: grow the part size for huge objects.
-            chunk = max(chunk, -(-size // 10_000))
+    def _part_size(self, size: int) -> int:
+        """The part size for an object of ``size`` bytes.
+
+        S3 allows at most 10,000 parts: huge objects get larger parts.
+        """
+        return max(self.multipart_chunksize, -(-size // 10_000))
+
+    def _transfer_config(self, size: int) -> TransferConfig:
+        """s3transfer's settings, for the multipart copies it still does for us."""
         return TransferConfig(
             multipart_threshold=self.multipart_threshold,
-            multipart_chunksize=chunk,
+            multipart_chunksize=self._part_size(size),
             max_concurrency=self.max_concurrency,
             # s3transfer's default read size is 256 KiB; bigger reads cost less per byte.
             io_chunksize=CHUNK,
@@ -290,30 +326,20 @@ class S3ObjectStore(ObjectStore):
     # ---- writing ----------------------------------------------------------------------------
 
     def put_file_sync(self, key: str, path: str | Path, sha256: str | None = None) -> ObjectInfo:
-        full = self._full_key(key)
+        validate_key(key)
         try:
-            size = os.path.getsize(path)
-            # The sha256 has to be known before the upload starts: S3 takes metadata only
-            # when an upload is created. Unless the caller already has it (the catalog hashes
-            # files as it imports them), that means one more pass over the file.
-            if sha256 is None:
-                sha256 = file_sha256(path)
+            src = open(path, "rb", buffering=0)  # noqa: SIM115 (closed below)
         except OSError as e:
             raise StorageError(f"put {key!r}: cannot read the source file {path}: {e}") from e
-        with self._errors("upload", key):
-            self.client.upload_file(
-                str(path),
-                self.bucket,
-                full,
-                ExtraArgs={"Metadata": {"sha256": sha256}},
-                Config=self._transfer_config(size),
-            )
+        with src:
+            self._upload(key, src, os.fstat(src.fileno()).st_size, sha256, f"the file {path}")
         return self.stat_sync(key)
 
     def put_stream_sync(self, key: str, source: Source) -> ObjectInfo:
         validate_key(key)
-        # A stream's sha256 is known only at its end, but S3 wants metadata up front: spool
-        # to a temp file (in memory only below the multipart threshold), then upload that.
+        # A stream's size is known only at its end, and multipart uploads need it to choose a
+        # part size within S3's 10,000 parts: spool to a temp file (in memory only below the
+        # multipart threshold), hashing on the way, then upload that with its digest known.
         with tempfile.SpooledTemporaryFile(max_size=self.multipart_threshold) as spool:
             digest, size = hashlib.sha256(), 0
             for chunk in iter_source(source):
@@ -321,15 +347,171 @@ class S3ObjectStore(ObjectStore):
                 spool.write(chunk)
                 size += len(chunk)
             spool.seek(0)
-            with self._errors("upload", key):
-                self.client.upload_fileobj(
-                    spool,
-                    self.bucket,
-                    self._full_key(key),
-                    ExtraArgs={"Metadata": {"sha256": digest.hexdigest()}},
-                    Config=self._transfer_config(size),
-                )
+            self._upload(key, spool, size, digest.hexdigest(), "the stream")
         return self.stat_sync(key)
+
+    def _upload(self, key: str, src: _Readable, size: int, sha256: str | None, what: str) -> None:
+        """Upload the ``size`` bytes ``src`` holds from its position to ``key``.
+
+        With ``sha256`` None the digest comes from the bytes as they are read for sending
+        (:attr:`record_sha256_after_upload`), or from a pass over ``src`` before the upload,
+        so that it is always the digest of exactly the bytes stored.
+        """
+        full = self._full_key(key)
+        if size < self.multipart_threshold:
+            # One request; at most multipart_threshold bytes in memory.
+            body = bytearray(size)
+            self._read_into(src, memoryview(body), key, what)
+            if sha256 is None:
+                sha256 = hashlib.sha256(body).hexdigest()
+            with self._errors("upload", key):
+                self.client.put_object(
+                    Bucket=self.bucket, Key=full, Body=body, Metadata={"sha256": sha256}
+                )
+            return
+        if sha256 is None and not self.record_sha256_after_upload:
+            # S3 takes metadata only when an upload is created: hash first, then upload.
+            start = src.tell()
+            try:
+                sha256 = hashlib.file_digest(src, "sha256").hexdigest()
+                src.seek(start)
+            except OSError as e:
+                raise StorageError(f"put {key!r}: cannot read {what}: {e}") from e
+        digest = hashlib.sha256() if sha256 is None else None
+        with self._errors("upload", key):
+            created = self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=full, Metadata={"sha256": sha256} if sha256 else {}
+            )
+        upload_id = created["UploadId"]
+        try:
+            parts = self._upload_parts(key, upload_id, src, size, digest, what)
+            with self._errors("upload", key):
+                done = self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=full,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
+                )
+        except BaseException:
+            with contextlib.suppress(Exception):  # the error that got us here matters more
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
+            raise
+        if digest is not None:
+            self._record_sha256(key, done["ETag"], digest.hexdigest())
+
+    def _upload_parts(
+        self,
+        key: str,
+        upload_id: str,
+        src: _Readable,
+        size: int,
+        digest: Any,
+        what: str,
+    ) -> list[dict[str, Any]]:
+        """Send the parts of a multipart upload; return their numbers and ETags, in order.
+
+        This thread reads the parts in order, each byte once, into reused buffers, hashes
+        them into ``digest`` (when given) and hands them to ``max_concurrency`` sender
+        threads. Memory is bounded by ``max_concurrency + 1`` part buffers (176 MiB with the
+        defaults): one being filled while every sender holds one. A buffer returns to the
+        pool once its part is sent.
+        """
+        full = self._full_key(key)
+        part = self._part_size(size)
+        free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        buffers = 0
+        failed = threading.Event()
+
+        def send(number: int, buffer: bytearray) -> dict[str, Any]:
+            try:
+                if failed.is_set():
+                    raise StorageError(f"upload {self._where(key)}: another part failed")
+                # A bytes-like body goes to the socket in one piece, and a retry sends it again.
+                with self._errors("upload", key):
+                    response = self.client.upload_part(
+                        Bucket=self.bucket,
+                        Key=full,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=buffer,
+                    )
+                return {"PartNumber": number, "ETag": response["ETag"]}
+            except BaseException:
+                failed.set()
+                raise
+            finally:
+                free.put(buffer)
+
+        with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="s3-put") as pool:
+            futures = []
+            try:
+                for number, start in enumerate(range(0, size, part), start=1):
+                    if buffers <= self.max_concurrency:
+                        buffer, buffers = bytearray(part), buffers + 1
+                    else:
+                        buffer = free.get()  # a sender finished (or failed) with it
+                    if failed.is_set():
+                        break
+                    if size - start < part:  # the last part: a buffer of its own size
+                        buffer = bytearray(size - start)
+                    view = memoryview(buffer)
+                    self._read_into(src, view, key, what)
+                    if digest is not None:
+                        digest.update(view)  # in order, and hashlib drops the GIL meanwhile
+                    view.release()
+                    futures.append(pool.submit(send, number, buffer))
+                return [future.result() for future in futures]
+            except BaseException:
+                failed.set()
+                for future in futures:
+                    future.cancel()
+                raise
+
+    @staticmethod
+    def _read_into(src: _Readable, view: memoryview, key: str, what: str) -> None:
+        """Fill ``view`` from ``src``; a short read means the source shrank meanwhile."""
+        filled = 0
+        try:
+            while filled < len(view):
+                n = src.readinto(view[filled:])
+                if not n:
+                    raise StorageError(
+                        f"put {key!r}: {what} ended early; it changed while it was being "
+                        "uploaded, and nothing was stored"
+                    )
+                filled += n
+        except OSError as e:
+            raise StorageError(f"put {key!r}: cannot read {what}: {e}") from e
+
+    def _record_sha256(self, key: str, etag: str, sha256: str) -> None:
+        """Set the sha256 metadata of the object just uploaded, by an in-place copy.
+
+        If-Match makes sure the digest lands on the bytes it describes: if another writer
+        replaced the object meanwhile, theirs stays as it is. Until this succeeds the object
+        has no recorded sha256 and reads like a foreign one (unverified); if it fails, the
+        upload raises, and the object is left alone rather than deleted, since a delete could
+        as well remove a newer object another writer just stored.
+        """
+        full = self._full_key(key)
+        try:
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=full,
+                CopySource={"Bucket": self.bucket, "Key": full},
+                CopySourceIfMatch=etag,
+                Metadata={"sha256": sha256},
+                MetadataDirective="REPLACE",
+            )
+        except ClientError as e:
+            code = str(e.response.get("Error", {}).get("Code", ""))
+            if code in ("PreconditionFailed", "412"):
+                raise StorageError(
+                    f"upload {self._where(key)}: another writer replaced the object before "
+                    "its sha256 was recorded; theirs was kept"
+                ) from e
+            self._raise("record the sha256 of", key, e)
+        except BotoCoreError as e:
+            self._raise("record the sha256 of", key, e)
 
     # ---- reading ----------------------------------------------------------------------------
 
@@ -363,14 +545,23 @@ class S3ObjectStore(ObjectStore):
     def _download_to(self, fd: int, key: str, size: int, etag: str | None) -> str:
         """Fetch ``key`` into the file ``fd`` with concurrent ranged GETs; return its sha256.
 
-        Workers write their ranges in place (``pwrite``); this thread hashes the file in order
-        as soon as each range is complete, reading it back from the page cache, so hashing
-        overlaps the transfer instead of adding a second pass at the end. With ``etag`` every
-        GET is pinned to that version (If-Match), so a concurrent overwrite fails, not mixes.
+        Workers write their ranges in place (``pwrite``) as the bytes arrive, in whatever
+        order the ranges finish; this thread hashes the file in order, each range as soon as
+        it and every range before it are complete, reading it back from the page cache. So
+        hashing overlaps the transfer instead of adding a pass at the end, and memory stays
+        at one read per worker plus one hashing buffer. With ``etag`` every GET is pinned to
+        that version (If-Match), so a concurrent overwrite fails rather than mixes.
         """
         full = self._full_key(key)
-        part = self._transfer_config(size).multipart_chunksize
         pinned = {"IfMatch": etag} if etag else {}
+        digest = hashlib.sha256()
+        if size < self.multipart_threshold:
+            response = self.client.get_object(Bucket=self.bucket, Key=full, **pinned)
+            while chunk := response["Body"].read(GET_READ_SIZE):
+                digest.update(chunk)
+                os.write(fd, chunk)
+            return digest.hexdigest()
+
         failed = threading.Event()
 
         def fetch(start: int, length: int) -> None:
@@ -382,35 +573,33 @@ class S3ObjectStore(ObjectStore):
                 Range=f"bytes={start}-{start + length - 1}",
                 **pinned,
             )
+            if response.get("ContentLength") != length:  # a server that ignored Range
+                raise StorageError(
+                    f"download {self._where(key)}: asked for {length} bytes at byte {start}, "
+                    f"the server answered with {response.get('ContentLength')}"
+                )
             body, pos = response["Body"], start
-            while chunk := body.read(CHUNK):
+            while chunk := body.read(GET_READ_SIZE):
+                if pos + len(chunk) > start + length:
+                    raise StorageError(f"download {self._where(key)}: too long a range body")
                 os.pwrite(fd, chunk, pos)
                 pos += len(chunk)
             if pos != start + length:
                 raise StorageError(
-                    f"download {self._where(key)}: range at {start} ended after "
+                    f"download {self._where(key)}: the range at byte {start} ended after "
                     f"{pos - start} of {length} bytes"
                 )
 
-        digest = hashlib.sha256()
-        if size < self.multipart_threshold:
-            response = self.client.get_object(Bucket=self.bucket, Key=full, **pinned)
-            while chunk := response["Body"].read(CHUNK):
-                digest.update(chunk)
-                os.write(fd, chunk)
-            return digest.hexdigest()
-
         os.ftruncate(fd, size)
+        part = self._part_size(size)
         ranges = [(start, min(part, size - start)) for start in range(0, size, part)]
+        buffer = bytearray(HASH_READ_SIZE)
+        view = memoryview(buffer)
         with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="s3-get") as pool:
             futures = [pool.submit(fetch, start, length) for start, length in ranges]
-            # One reused buffer: reading back from the page cache costs a copy, not a malloc.
-            # (An mmap of the file measured slower: page faults while workers still write.)
-            buffer = bytearray(4 * CHUNK)
-            view = memoryview(buffer)
             try:
                 for (start, length), future in zip(ranges, futures, strict=True):
-                    future.result()
+                    future.result()  # this range is complete, and so is every one before it
                     pos, end = start, start + length
                     while pos < end:
                         n = os.preadv(fd, [view[: min(len(buffer), end - pos)]], pos)
