@@ -90,6 +90,8 @@ def test_digest_hashed_first_when_configured(
 ) -> None:
     # As for AWS S3, where an in-place copy would move every byte again.
     assert not S3ObjectStore(bucket="b").record_sha256_after_upload
+    with pytest.raises(ValueError, match="max_concurrency must be at least 1"):
+        S3ObjectStore(bucket="b", max_concurrency=0)
     store = _store(s3_server, s3_bucket, record_sha256_after_upload=False)
 
     def no_copies(real: Callable[..., Any], **kwargs: Any) -> Any:
