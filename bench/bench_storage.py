@@ -1,6 +1,7 @@
 """Storage benchmark: a large file through the platform's S3ObjectStore against boto3 defaults.
 
     .venv/bin/python bench/bench_storage.py [--size-mib 1024] [--rounds 4] [--part-mib N]
+                                            [--no-sign-payload]
 
 Starts its own SeaweedFS (``weed mini``, as the test suite does), writes a random file of
 ``--size-mib`` MiB, and times in the same run, round after round:
@@ -91,6 +92,11 @@ def main() -> None:
     parser.add_argument(
         "--part-mib", type=int, default=None, help="S3ObjectStore part size (its own: 16)"
     )
+    parser.add_argument(
+        "--no-sign-payload",
+        action="store_true",
+        help="S3ObjectStore.sign_payload off (its default over plain HTTP is on; boto3 signs)",
+    )
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -116,6 +122,9 @@ def main() -> None:
             )
             if args.part_mib:
                 store.multipart_chunksize = store.multipart_threshold = args.part_mib * MiB
+            if args.no_sign_payload:
+                store.sign_payload = False
+                print("S3ObjectStore.sign_payload = False: not the default; boto3 still signs")
 
             def clear_dest() -> None:
                 dest.unlink(missing_ok=True)

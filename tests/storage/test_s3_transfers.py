@@ -250,3 +250,26 @@ def test_failed_range_fails_the_download_and_leaves_no_file(
     with pytest.raises(StorageError, match=r"download .*big\.bin"):
         store.get_file_sync("big.bin", dest)
     assert os.listdir(dest.parent) == []
+
+
+def test_payload_signing_follows_the_scheme_and_can_be_turned_off(
+    s3_server: SeaweedFS, s3_bucket: str, tmp_path: Path
+) -> None:
+    assert S3ObjectStore(bucket="b", endpoint_url="http://s3.local:8333").sign_payload
+    assert not S3ObjectStore(bucket="b", endpoint_url="https://s3.example.com").sign_payload
+    assert not S3ObjectStore(bucket="b").sign_payload  # AWS S3, over HTTPS
+    src = tmp_path / "big.bin"
+    sha = _write(src, 2 * PART + 1, seed=10)
+    for sign in (True, False):
+        store = _store(s3_server, s3_bucket, sign_payload=sign)
+        sent: list[str] = []
+
+        def capture(request: Any, sent: list[str] = sent, **kwargs: Any) -> None:
+            sent.append(request.headers["X-Amz-Content-SHA256"].decode())
+
+        store.client.meta.events.register("before-send.s3.UploadPart", capture)
+        assert store.put_file_sync(f"signed-{sign}.bin", src).sha256 == sha
+        assert len(sent) == 3
+        assert all((s == "UNSIGNED-PAYLOAD") != sign for s in sent)
+        store.get_file_sync(f"signed-{sign}.bin", tmp_path / "back.bin")
+        assert (tmp_path / "back.bin").read_bytes() == src.read_bytes()
