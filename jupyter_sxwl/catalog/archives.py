@@ -103,6 +103,8 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # bzip2 streams start "BZh<level>" and then a block (pi) or end-of-stream (sqrt pi) magic.
 _BZ2_MAGICS = (b"\x31\x41\x59\x26\x53\x59", b"\x17\x72\x45\x38\x50\x90")
 # Errors the standard library raises for a damaged or truncated archive while reading it.
+# (zipfile raises NotImplementedError for a compression method it cannot decode, e.g. a
+# member packed with a proprietary method; that is a bad archive too, not missing code here.)
 _READ_ERRORS = (
     zipfile.BadZipFile,
     tarfile.TarError,

@@ -46,7 +46,15 @@ from ..store.models import (
 )
 from .auth import Identity
 from .errors import Problem
-from .operations import BackgroundWork, Throttle, iso, operation_out
+from .operations import (
+    PRESET_OWNER,
+    BackgroundWork,
+    Throttle,
+    WorkFailed,
+    iso,
+    operation_out,
+    remove_readonly_tree,
+)
 from .payloads import catalogue_name, check_text, text_field
 from .shares import ShareManager
 from .uploads import UploadManager
@@ -55,7 +63,6 @@ DATA_TYPES = ("text",)
 DATASET_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv")
 MAX_RECORD_BYTES = 1 << 20
 MAX_PROBLEMS_SHOWN = 1000
-PRESET_OWNER = ""
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "catalog" / "presets"
 
 
@@ -439,7 +446,7 @@ class DatasetManager:
         # pointing at missing ones.
         await self.store.delete_prefix(f"datasets/{ds_id}/")
         for d in (self.dir / ds_id, self.mount_dir / ds_id, self.cache_dir / ds_id):
-            await asyncio.to_thread(_rmtree_readonly, d)
+            await asyncio.to_thread(remove_readonly_tree, d)
 
     def _check_idle(self, session: Any, ds_id: str) -> None:
         if self.work.running("publish", ds_id) is not None:
@@ -570,7 +577,7 @@ class DatasetManager:
                 finished_at=utcnow(),
             )
             raise
-        except _ImportFailed as e:
+        except WorkFailed as e:
             self._set_import(imp_id, status="failed", message=str(e), finished_at=utcnow())
         except Exception as e:
             self.work.log.error("dataset import %s failed", imp_id, exc_info=True)
@@ -615,7 +622,7 @@ class DatasetManager:
                     progress=lambda done, total: progress(done),
                 )
             except FetchError as e:
-                raise _ImportFailed(f"download failed: {e}") from None
+                raise WorkFailed(f"download failed: {e}") from None
             local = Path(got.path)
             filename = got.filename or "download"
             local_sha = got.sha256
@@ -628,7 +635,7 @@ class DatasetManager:
                     local, staging / "unpacked", limits=self.archive_limits, name=filename
                 )
             except ArchiveError as e:
-                raise _ImportFailed(str(e)) from None
+                raise WorkFailed(str(e)) from None
             local.unlink(missing_ok=True)
             for m in sorted(members, key=lambda m: m.relative_path):
                 if _dataset_file(m.relative_path):
@@ -638,13 +645,13 @@ class DatasetManager:
                 else:
                     skipped.append(m.relative_path)
             if not sources:
-                raise _ImportFailed(
+                raise WorkFailed(
                     f"{filename} holds no dataset file (.jsonl, .json or .csv)"
                     + (f"; it has {', '.join(skipped[:5])}" if skipped else "")
                 )
         else:
             if not _dataset_file(filename):
-                raise _ImportFailed(
+                raise WorkFailed(
                     f"{filename}: not a dataset file; upload .jsonl, .json or .csv files, or a "
                     ".zip / .tar.gz archive of them"
                 )
@@ -672,9 +679,9 @@ class DatasetManager:
                     progress=lambda n, base=base: progress(base + n),  # type: ignore[misc]
                 )
             except DatasetFileError as e:
-                raise _ImportFailed(f"{name}: {e}") from None
+                raise WorkFailed(f"{name}: {e}") from None
             except TooManyInvalid as e:
-                raise _ImportFailed(f"{name}: {e}") from None
+                raise WorkFailed(f"{name}: {e}") from None
             done_before += path.stat().st_size
             if result.records == 0:
                 problems.append(
@@ -701,7 +708,7 @@ class DatasetManager:
             drafts.append((name, draft, result, digest, path.stat().st_size))
             path.unlink(missing_ok=True)
         if records == 0:
-            raise _ImportFailed("no records found: the files are empty")
+            raise WorkFailed("no records found: the files are empty")
         self._set_import(imp_id, phase="saving", bytes_done=total)
         self._commit_import(imp_id, ds_id, drafts, problems, records, invalid)
 
@@ -721,7 +728,7 @@ class DatasetManager:
             with self.db.session() as session:
                 ds = session.get(Dataset, ds_id)
                 if ds is None:
-                    raise _ImportFailed("the dataset was deleted during the import")
+                    raise WorkFailed("the dataset was deleted during the import")
                 for name, draft, result, digest, size in drafts:
                     row = DatasetFile(
                         dataset_id=ds_id,
@@ -1117,7 +1124,7 @@ class DatasetManager:
         except asyncio.CancelledError:
             self.work.finish(op_id, "failed", "the platform stopped during the publish")
             raise
-        except _ImportFailed as e:
+        except WorkFailed as e:
             self.work.finish(op_id, "failed", str(e))
         except Exception as e:
             self.work.log.error("publish %s failed", op_id, exc_info=True)
@@ -1142,7 +1149,7 @@ class DatasetManager:
         with self.db.session() as session:
             ds = session.get(Dataset, ds_id)
             if ds is None:
-                raise _ImportFailed("the dataset was deleted during the publish")
+                raise WorkFailed("the dataset was deleted during the publish")
             latest = session.scalar(
                 select(DatasetVersion).where(
                     DatasetVersion.dataset_id == ds_id, DatasetVersion.number == ds.latest_version
@@ -1161,7 +1168,7 @@ class DatasetManager:
         with self.db.session() as session:
             ds = session.get(Dataset, ds_id)
             if ds is None:
-                raise _ImportFailed("the dataset was deleted during the publish")
+                raise WorkFailed("the dataset was deleted during the publish")
             number = ds.latest_version + 1
             session.add(
                 DatasetVersion(
@@ -1210,7 +1217,7 @@ class DatasetManager:
                     e = layout.edits.get((fid, rec.idx))
                     value = e.data if e is not None and e.data is not None else rec.value
                     if not isinstance(value, dict):
-                        raise _ImportFailed(f"record {rec.idx + 1} of file {fid} is not an object")
+                        raise WorkFailed(f"record {rec.idx + 1} of file {fid} is not an object")
                     emit(value)
             for idx in layout.added:
                 emit(layout.edits[(None, idx)].data)
@@ -1337,7 +1344,7 @@ class DatasetManager:
             if v.accel_status == "running":
                 raise Problem(409, "the version is being accelerated; wait for it to end")
             ds_id = ds.id
-        await asyncio.to_thread(_rmtree_readonly, self._copy_dir(self.cache_dir, ds_id, number))
+        await asyncio.to_thread(remove_readonly_tree, self._copy_dir(self.cache_dir, ds_id, number))
         self._set_accel(ds_id, number, accel_status="none", accel_done=0, accel_message="")
         return self.version(identity, ref, number)
 
@@ -1369,7 +1376,7 @@ class DatasetManager:
                     if progress is not None:
                         progress(done)
             if h.hexdigest() != sha:
-                raise _ImportFailed(
+                raise WorkFailed(
                     f"the stored data of {name} v{number} does not match its checksum; "
                     "publish the dataset again"
                 )
@@ -1393,10 +1400,10 @@ class DatasetManager:
             for p in tmp.iterdir():
                 p.chmod(0o444)
             tmp.chmod(0o555)
-            _rmtree_readonly(target)
+            remove_readonly_tree(target)
             os.replace(tmp, target)
         except BaseException:
-            _rmtree_readonly(tmp)
+            remove_readonly_tree(tmp)
             raise
 
     async def materialise(
@@ -1548,20 +1555,6 @@ class DatasetManager:
                     accel_status="failed", accel_message="the platform restarted; accelerate again"
                 )
             )
-
-
-class _ImportFailed(Exception):
-    """An import or publish that cannot go on; the message is for the user."""
-
-
-def _rmtree_readonly(path: Path) -> None:
-    if not path.exists():
-        return
-    for root, dirs, _ in os.walk(path):
-        os.chmod(root, 0o755)
-        for d in dirs:
-            os.chmod(os.path.join(root, d), 0o755)
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def dataset_info(name: str, annotation_type: str) -> dict[str, Any]:

@@ -28,19 +28,21 @@ from ..storage.base import ObjectStore, file_sha256
 from ..store.database import Database
 from ..store.models import Job, Model, ModelVersion, utcnow
 from .auth import Identity
-from .datasets import _rmtree_readonly
 from .errors import Problem
-from .operations import BackgroundWork, Throttle, iso, operation_out
+from .operations import (
+    PRESET_OWNER,
+    BackgroundWork,
+    Throttle,
+    WorkFailed,
+    iso,
+    operation_out,
+    remove_readonly_tree,
+)
 from .payloads import FINAL_STATUSES, catalogue_name, text_field
 from .shares import ShareManager
 from .uploads import UploadManager
 
 SOURCES = ("upload", "url", "job", "lab", "preset", "share", "finetune")
-PRESET_OWNER = ""
-
-
-class _ImportFailed(Exception):
-    """An import that cannot go on; the message is for the user."""
 
 
 def _walk(root: Path) -> Iterator[tuple[str, Path]]:
@@ -347,7 +349,7 @@ class ModelRepository:
             session.delete(m)
         await self.store.delete_prefix(f"models/{model_id}/")
         for d in (self.dir / model_id, self.mount_dir / model_id):
-            await asyncio.to_thread(_rmtree_readonly, d)
+            await asyncio.to_thread(remove_readonly_tree, d)
 
     async def delete_version(self, identity: Identity, ref: str, number: int) -> None:
         with self.db.session() as session:
@@ -369,7 +371,7 @@ class ModelRepository:
                 default=0,
             )
         await self.store.delete_prefix(self._prefix(model_id, number))
-        await asyncio.to_thread(_rmtree_readonly, self.mount_dir / model_id / str(number))
+        await asyncio.to_thread(remove_readonly_tree, self.mount_dir / model_id / str(number))
 
     # -- imports -------------------------------------------------------------------------------
 
@@ -528,7 +530,7 @@ class ModelRepository:
             )
         except BaseException as e:
             cancelled = isinstance(e, asyncio.CancelledError)
-            if isinstance(e, _ImportFailed):
+            if isinstance(e, WorkFailed):
                 message = str(e)
             elif cancelled:
                 message = "the platform stopped during the import; import again"
@@ -578,7 +580,7 @@ class ModelRepository:
                         progress=lambda done, total: progress(done),
                     )
                 except FetchError as e:
-                    raise _ImportFailed(f"download failed: {e}") from None
+                    raise WorkFailed(f"download failed: {e}") from None
                 path, filename = Path(got.path), got.filename
             else:
                 path, filename = plan["path"], plan["filename"]
@@ -588,7 +590,7 @@ class ModelRepository:
                 try:
                     extract_archive(path, root, limits=self.archive_limits, name=filename)
                 except ArchiveError as e:
-                    raise _ImportFailed(str(e)) from None
+                    raise WorkFailed(str(e)) from None
                 path.unlink(missing_ok=True)
             else:
                 root.mkdir(parents=True)
@@ -600,7 +602,7 @@ class ModelRepository:
     ) -> dict[str, Any]:
         files = list(_walk(root))
         if not files:
-            raise _ImportFailed("no files to import: the source is empty")
+            raise WorkFailed("no files to import: the source is empty")
         total = sum(p.stat().st_size for _, p in files)
         self._set_version(model_id, number, phase="storing", bytes_total=total, bytes_done=0)
         prefix = self._prefix(model_id, number)
@@ -636,7 +638,7 @@ class ModelRepository:
             )
             if proc.returncode != 0:
                 tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-                raise _ImportFailed("building the model failed: " + " | ".join(tail))
+                raise WorkFailed("building the model failed: " + " | ".join(tail))
             return
         from ..catalog.fetch import FetchError, FetchPolicy, fetch_url
         from ..catalog.models.hub_source import HubDownloadError, HubSourceError, download_snapshot
@@ -672,7 +674,7 @@ class ModelRepository:
                 progress=lambda p: progress(p.bytes_done),
             )
         except (HubSourceError, HubDownloadError) as e:
-            raise _ImportFailed(
+            raise WorkFailed(
                 f"could not fetch {source['repo_id']} from {self.hub_endpoint}: {e}"
             ) from None
 
@@ -933,10 +935,10 @@ class ModelRepository:
                 for name in filenames:
                     os.chmod(os.path.join(dirpath, name), 0o444)
                 os.chmod(dirpath, 0o555)
-            _rmtree_readonly(target)
+            remove_readonly_tree(target)
             os.replace(tmp, target)
         except BaseException:
-            _rmtree_readonly(tmp)
+            remove_readonly_tree(tmp)
             raise
 
     # -- presets -------------------------------------------------------------------------------

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
+import shutil
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -22,12 +25,28 @@ from ..store.database import Database
 from ..store.models import Operation, utcnow
 from .auth import Identity
 from .errors import Problem
+from .jobs import iso
 
 INTERRUPTED = "the platform restarted while this was running; start it again"
 
 
-def iso(value: Any) -> str | None:
-    return None if value is None else value.replace(microsecond=0).isoformat() + "Z"
+PRESET_OWNER = ""
+"""Owner of the preset datasets and models every user sees (they belong to no one)."""
+
+
+class WorkFailed(Exception):
+    """Background work (an import, a publish) that cannot go on; the message is for the user."""
+
+
+def remove_readonly_tree(path: Path) -> None:
+    """Delete a folder even when it (like a mounted copy) was made read-only."""
+    if not path.exists():
+        return
+    for root, dirs, _ in os.walk(path):
+        os.chmod(root, 0o755)
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o755)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 class Throttle:

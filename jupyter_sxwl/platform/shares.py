@@ -18,6 +18,7 @@ from ..store.database import Database
 from ..store.models import Grant, Share, utcnow
 from .auth import Identity
 from .errors import Problem
+from .jobs import iso
 
 PREFIX = {"dataset": "sxds_", "model": "sxmd_"}
 MAX_DAYS = 365
@@ -25,10 +26,6 @@ MAX_DAYS = 365
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.replace(microsecond=0).isoformat() + "Z"
 
 
 def share_out(share: Share) -> dict[str, Any]:
