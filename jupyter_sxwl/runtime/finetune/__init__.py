@@ -1,0 +1,1 @@
+"""Supervised fine-tuning of causal language models (LoRA, LoRA+, QLoRA, full)."""
