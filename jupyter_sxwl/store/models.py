@@ -349,3 +349,68 @@ class ModelVersion(Base):
     created_by: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Finetune(Base):
+    """A supervised fine-tune (F1): what was asked for, and the job that trains it.
+
+    Status, times and progress are the job's; the row keeps what the job does not know.
+    """
+
+    __tablename__ = "finetunes"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(32), unique=True, index=True)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    job_id: Mapped[str] = mapped_column(String(32), index=True)
+    method: Mapped[str] = mapped_column(String(16))
+    # The pinned base model version {"id", "name", "version"} and dataset versions
+    # [{"id", "name", "version", "annotation_type", "records"}].
+    model: Mapped[dict[str, Any]] = mapped_column(JSON)
+    datasets: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    eval_datasets: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    resources: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Why the last failed attempt failed, read from its log, and which attempt that was.
+    message: Mapped[str] = mapped_column(Text, default="")
+    message_attempt: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class FinetuneEvaluation(Base):
+    """An evaluation (F3) of a finished fine-tune, run as a job; scores once it ends."""
+
+    __tablename__ = "finetune_evaluations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    finetune_id: Mapped[str] = mapped_column(String(32), index=True)
+    owner: Mapped[str] = mapped_column(String(255))
+    job_id: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    dataset: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    scores: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class FinetuneExport(Base):
+    """An export (F4) of a finished fine-tune into the model repository, run as a job."""
+
+    __tablename__ = "finetune_exports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    finetune_id: Mapped[str] = mapped_column(String(32), index=True)
+    owner: Mapped[str] = mapped_column(String(255))
+    job_id: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    merge: Mapped[bool] = mapped_column(Boolean, default=True)
+    model_name: Mapped[str] = mapped_column(String(128))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    # The registered version {"id", "name", "version"} once it is ready.
+    model: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
