@@ -4,8 +4,9 @@ Each object's sha256 travels as user metadata (``x-amz-meta-sha256``), recorded 
 checked on download, so integrity holds end to end whatever the server's own ETag means
 (an MD5 for single-part uploads, an MD5 of MD5s for multipart ones). Because botocore's
 per-request CRC32 would only repeat that work, the client computes checksums only where S3
-requires them. Request bodies are signed over plain HTTP and left to TLS over HTTPS
-(:attr:`S3ObjectStore.sign_payload`).
+requires them. Request bodies are not signed by default (:attr:`S3ObjectStore.sign_payload`):
+the sha256 an object is checked against travels in signed headers, so a body changed on the way
+is refused when the object is read, and HTTPS is what protects a site's traffic.
 
 Transfers are our own rather than s3transfer's. An upload reads each part of the file once
 into a reused buffer, hashes it in order when the digest is not known yet, and sends it as
@@ -142,14 +143,17 @@ class S3ObjectStore(ObjectStore):
     ).tag(config=True)
 
     sign_payload = Bool(
+        False,
         help="""Sign every request's body too (SigV4 payload signing: a sha256 of each part,
-        computed here and checked by the server). Default: on over plain HTTP, where it is
-        what keeps a body changed on the way from being stored; off over HTTPS, where TLS
-        protects the body already (boto3 skips it there as well when it sends a checksum).
-        Either way every object's own sha256 is recorded and checked on each read. Turning
-        it off over HTTP saves a sha256 of every byte on both ends (measured: about 1 s of
-        client CPU per GiB on a 2-core machine), but a body changed in transit is then found
-        only when the object is read.""",
+        computed here and checked by the server), so that a body changed on the way is
+        refused when it is written rather than when it is read. Off by default: every
+        object's sha256 is sent in signed headers (when the upload starts, or by a signed
+        metadata update right after it) and checked on every read, so a changed body is never
+        served; and over plain HTTP signing cannot protect reads, whose answers S3 does not
+        sign, so it does not make plain HTTP safe against someone who can change traffic
+        (use an HTTPS endpoint for that). Turning it on costs a sha256 of every byte on
+        both ends (measured: about 1 s of client CPU per GiB on a 2-core machine). boto3
+        signs bodies over plain HTTP and not over HTTPS.""",
     ).tag(config=True)
 
     multipart_threshold = Int(
@@ -211,10 +215,6 @@ class S3ObjectStore(ObjectStore):
         if value < 1:
             raise ValueError(f"S3ObjectStore.max_concurrency must be at least 1, not {value}")
         return value
-
-    @default("sign_payload")
-    def _default_sign_payload(self) -> bool:
-        return not (self.endpoint_url or "https:").lower().startswith("https:")
 
     @default("record_sha256_after_upload")
     def _default_record_sha256_after_upload(self) -> bool:
