@@ -9,6 +9,7 @@ import {
   SxwlContext
 } from './context';
 import { DatasetsView } from './datasets/DatasetsView';
+import { FinetuneView } from './finetune/FinetuneView';
 import { sxwlIcon } from './icon';
 import { JobDetail } from './jobs/JobDetail';
 import { JobsView } from './jobs/JobsView';
@@ -27,7 +28,8 @@ interface ITab {
 const TABS: ITab[] = [
   { id: 'jobs', label: 'Jobs', view: () => <JobsView /> },
   { id: 'datasets', label: 'Datasets', view: () => <DatasetsView /> },
-  { id: 'models', label: 'Models', view: () => <ModelsView /> }
+  { id: 'models', label: 'Models', view: () => <ModelsView /> },
+  { id: 'finetune', label: 'Fine-tune', view: () => <FinetuneView /> }
 ];
 
 export interface ISxwlHooks {
