@@ -22,6 +22,7 @@ from .code_package import pack_directory
 from .connection import Connection, discover
 from .datasets import DatasetsAPI
 from .errors import SxwlAPIError, SxwlConnectionError, SxwlError, SxwlTimeoutError
+from .finetunes import FinetunesAPI
 from .models import ModelsAPI
 
 # A job in one of these will not change by itself any more.
@@ -59,9 +60,9 @@ def safe_destination(dest: str | os.PathLike[str], rel_path: str) -> Path:
     return target
 
 
-class Client(DatasetsAPI, ModelsAPI):
+class Client(DatasetsAPI, ModelsAPI, FinetunesAPI):
     """A connection to the sxwl platform: jobs here, datasets (``DatasetsAPI``), models
-    (``ModelsAPI``), uploads (``UploadsAPI``) and mounts.
+    (``ModelsAPI``), fine-tunes (``FinetunesAPI``), uploads (``UploadsAPI``) and mounts.
 
     ``Client()`` finds the platform by itself (see ``jupyter_sxwl.client.connection``):
     explicit ``url``/``token``, then ``SXWL_URL``/``SXWL_TOKEN``, then a hub lab's

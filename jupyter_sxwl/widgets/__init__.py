@@ -1,5 +1,6 @@
 """ipywidgets for jobs (a jobs table, a live job status, a log view), the catalogue (datasets
-and models tables) and long transfers (a progress bar).
+and models tables), fine-tunes (a live view with the loss curve, a table) and long transfers
+(a progress bar).
 
 The ``%sxwl`` magics show them in a kernel; they can be used directly too::
 
@@ -11,9 +12,19 @@ The ``%sxwl`` magics show them in a kernel; they can be used directly too::
 from __future__ import annotations
 
 from .catalog_tables import DatasetsTable, ModelsTable
+from .finetune_view import FinetunesTable, FinetuneView
 from .job_status import JobStatus
 from .jobs_table import JobsTable
 from .log_view import LogView
 from .progress_bar import ProgressBar
 
-__all__ = ["DatasetsTable", "JobStatus", "JobsTable", "LogView", "ModelsTable", "ProgressBar"]
+__all__ = [
+    "DatasetsTable",
+    "FinetuneView",
+    "FinetunesTable",
+    "JobStatus",
+    "JobsTable",
+    "LogView",
+    "ModelsTable",
+    "ProgressBar",
+]
