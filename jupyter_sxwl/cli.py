@@ -30,6 +30,7 @@ from .client import (
 from .client import mounts as lab_mounts
 from .client.connection import api_root
 from .client.datasets import ANNOTATION_TYPES, RECORD_FILTERS, import_progress
+from .client.finetunes import FINETUNE_FINAL_STATUSES, dataset_ref
 from .client.models import version_progress
 from .client.uploads import Progress, ProgressCallback, operation_progress
 
@@ -141,26 +142,27 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _add_submit_options(p: argparse.ArgumentParser, job_type: str) -> None:
-    p.add_argument("--name", help="job name (letters, digits, - _ .); default: from COMMAND")
-    shape = p.add_argument_group("shape")
-    if job_type != "single":
-        shape.add_argument(
-            "--nodes",
-            type=_positive_int,
-            metavar="N",
-            help="nodes (Master + Worker); the script sees it as WORKER_CNT (default 1)",
-        )
-        shape.add_argument(
-            "--procs-per-node",
-            "--gpus-per-node",
-            dest="procs_per_node",
-            type=_positive_int,
-            metavar="M",
-            help="processes per node, one per card; the script sees it as GPUS_PER_NODE "
-            "(default: --accelerators, else 1)",
-        )
-    resources = p.add_argument_group("resources (per node)")
+def _add_shape_options(shape: Any) -> None:
+    """``--nodes`` and ``--procs-per-node``: the shape of a distributed job (or fine-tune)."""
+    shape.add_argument(
+        "--nodes",
+        type=_positive_int,
+        metavar="N",
+        help="nodes (Master + Worker); the script sees it as WORKER_CNT (default 1)",
+    )
+    shape.add_argument(
+        "--procs-per-node",
+        "--gpus-per-node",
+        dest="procs_per_node",
+        type=_positive_int,
+        metavar="M",
+        help="processes per node, one per card; the script sees it as GPUS_PER_NODE "
+        "(default: --accelerators, else 1)",
+    )
+
+
+def _add_resource_options(resources: Any) -> None:
+    """Flavour, cards, CPU, memory, queue and priority per node (``submit``, ``finetune``)."""
     resources.add_argument("--flavour", help="accelerator flavour (see `sxwl flavours`)")
     resources.add_argument(
         "--accelerators", type=int, metavar="N", help="cards per node (GPU/NPU), 0 for CPU only"
@@ -169,6 +171,24 @@ def _add_submit_options(p: argparse.ArgumentParser, job_type: str) -> None:
     resources.add_argument("--memory-gb", type=float, metavar="GB", help="memory per node")
     resources.add_argument("--queue", help="queue to wait in (see `sxwl queues`)")
     resources.add_argument("--priority", choices=PRIORITIES, help="priority within the queue")
+
+
+def _max_run_option(group: Any) -> None:
+    group.add_argument(
+        "--max-run-minutes",
+        type=int,
+        metavar="MIN",
+        help="stop the job after this long (it ends as TimedOut)",
+    )
+
+
+def _add_submit_options(p: argparse.ArgumentParser, job_type: str) -> None:
+    p.add_argument("--name", help="job name (letters, digits, - _ .); default: from COMMAND")
+    shape = p.add_argument_group("shape")
+    if job_type != "single":
+        _add_shape_options(shape)
+    resources = p.add_argument_group("resources (per node)")
+    _add_resource_options(resources)
     resources.add_argument("--image", help="container image (cluster mode)")
     code = p.add_argument_group("code and environment")
     code.add_argument(
@@ -214,12 +234,7 @@ def _add_submit_options(p: argparse.ArgumentParser, job_type: str) -> None:
         "the job's artifacts",
     )
     storage.add_argument("--model-capacity-gb", type=float, metavar="GB")
-    storage.add_argument(
-        "--max-run-minutes",
-        type=int,
-        metavar="MIN",
-        help="stop the job after this long (it ends as TimedOut)",
-    )
+    _max_run_option(storage)
     after = p.add_argument_group("after submitting")
     after.add_argument("--wait", action="store_true", help="wait until the job ends")
     after.add_argument(
@@ -531,11 +546,201 @@ def _add_mount_commands(sub: _CommandList) -> None:
     _json_option(p)
 
 
+def _param_pair(text: str) -> tuple[str, Any]:
+    """``--set learning_rate=1e-4`` -> ``("learning_rate", 0.0001)``: numbers, true/false and
+    null become values of their type, anything else stays text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not KEY=VALUE, e.g. --set learning_rate=1e-4"
+        )
+    word = value.strip()
+    parsed: Any = word
+    if word.lower() in ("true", "false"):
+        parsed = word.lower() == "true"
+    elif word.lower() in ("null", "none", ""):
+        parsed = None
+    else:
+        for kind in (int, float):
+            try:
+                parsed = kind(word)
+                break
+            except ValueError:
+                pass
+    return key.strip(), parsed
+
+
+def _dataset_spec(text: str) -> dict[str, Any]:
+    try:
+        return dataset_ref(text)
+    except SxwlError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("datasets: ")) from None
+
+
+FINETUNE_EXAMPLE = """\
+example (spec.yaml is a LLaMA-Factory training config):
+  model_name_or_path: sxwl-tiny-llama
+  dataset: alpaca_en_demo
+  finetuning_type: lora
+  lora_target: all
+  learning_rate: 5.0e-4
+  num_train_epochs: 1
+
+  {prog} finetune create -f spec.yaml --name demo --follow
+  {prog} finetune create --model sxwl-tiny-llama --dataset alpaca_zh_demo:1 \\
+      --set lora_rank=16 --set learning_rate=1e-4 --cpu 4 --wait
+  {prog} finetune metrics ID --follow       the loss, step by step
+  {prog} finetune evaluate ID               ROUGE and BLEU on the validation split
+  {prog} finetune export ID --model-name my-llama
+  {prog} finetune defaults                  every parameter with its default
+"""
+
+
+def _add_finetune_commands(sub: _CommandList, prog: str) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("finetunes", help="list your fine-tunes")
+    _json_option(p)
+
+    group = sub.add_parser(
+        "finetune",
+        help="fine-tune a model (LoRA, QLoRA, full) and evaluate or export it",
+        formatter_class=raw,
+        description="Supervised fine-tuning of a model of the repository on published datasets,\n"
+        "with LLaMA-Factory's parameter names. ID is a fine-tune's id (ft-…).",
+        epilog=FINETUNE_EXAMPLE.format(prog=prog),
+    )
+    actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    p = actions.add_parser(
+        "create",
+        help="start a fine-tune from a LLaMA-Factory YAML and/or options",
+        formatter_class=raw,
+        description="Start a fine-tune. The spec comes from a LLaMA-Factory training YAML (-f) "
+        "and/or\nthe options; options win over the YAML. Everything is checked before the job "
+        "is queued.",
+        epilog=FINETUNE_EXAMPLE.format(prog=prog),
+    )
+    p.add_argument(
+        "-f", "--file", metavar="SPEC.yaml", help="LLaMA-Factory training YAML ('-': stdin)"
+    )
+    p.add_argument("--name", help="a name for the fine-tune (default: the YAML file's name)")
+    p.add_argument(
+        "--model", metavar="NAME[:N]", help="base model of the repository (version N, or latest)"
+    )
+    p.add_argument(
+        "--dataset",
+        dest="datasets",
+        action="append",
+        type=_dataset_spec,
+        default=[],
+        metavar="NAME[:N]",
+        help="published dataset to train on (repeatable; version N, or the latest)",
+    )
+    p.add_argument(
+        "--eval-dataset",
+        dest="eval_datasets",
+        action="append",
+        type=_dataset_spec,
+        default=[],
+        metavar="NAME[:N]",
+        help="dataset to evaluate on (repeatable; default: the validation split)",
+    )
+    p.add_argument(
+        "--set",
+        dest="params",
+        action="append",
+        type=_param_pair,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter (repeatable), e.g. --set lora_rank=16; see `finetune defaults`",
+    )
+    _add_shape_options(p.add_argument_group("shape"))
+    resources = p.add_argument_group("resources (per node)")
+    _add_resource_options(resources)
+    _max_run_option(resources)
+    after = p.add_argument_group("after starting")
+    after.add_argument("--wait", action="store_true", help="wait until it ends, with progress")
+    after.add_argument(
+        "--follow", action="store_true", help="print step, loss and speed until it ends"
+    )
+    _json_option(p)
+
+    def with_id(name: str, help_text: str, **kw: Any) -> argparse.ArgumentParser:
+        action = actions.add_parser(name, help=help_text, description=help_text, **kw)
+        action.add_argument("id", metavar="ID")
+        return action
+
+    p = actions.add_parser("list", help="list your fine-tunes", description="List them.")
+    _json_option(p)
+    _json_option(with_id("show", "show a fine-tune: progress, parameters, scores, exports"))
+
+    p = with_id("metrics", "print a fine-tune's metric points (loss, lr, tokens/s…)")
+    p.add_argument("--after", type=int, metavar="STEP", help="only the points after STEP")
+    p.add_argument("--follow", action="store_true", help="keep printing until it ends")
+    _json_option(p)
+
+    p = with_id("logs", "print or follow the training log")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing until it ends")
+
+    with_id("stop", "stop a fine-tune (its checkpoints stay, for resume)")
+    p = with_id("resume", "continue a stopped fine-tune from its last checkpoint")
+    p.add_argument("--wait", action="store_true", help="wait until it ends, with progress")
+    p.add_argument("--follow", action="store_true", help="print step, loss and speed")
+    with_id("delete", "delete a fine-tune (exported model versions stay)")
+
+    p = with_id(
+        "evaluate",
+        "score the fine-tuned model: ROUGE-1/2/L and BLEU-4 of generated answers",
+    )
+    p.add_argument(
+        "--dataset",
+        type=_dataset_spec,
+        metavar="NAME[:N]",
+        help="published dataset to evaluate on (default: the validation split of training)",
+    )
+    p.add_argument("--max-samples", type=_positive_int, metavar="N", help="score N records")
+    p.add_argument("--max-new-tokens", type=_positive_int, metavar="N", help="per answer")
+    _wait_option(p, "scores")
+    _json_option(p)
+
+    p = with_id("predictions", "show or save what an evaluation generated")
+    p.add_argument("--evaluation", metavar="EID", help="which evaluation (default: the latest)")
+    p.add_argument("--limit", type=_positive_int, default=10, metavar="N", help="show N")
+    p.add_argument("-o", "--output", metavar="DIR", help="save the JSONL file into DIR instead")
+    _json_option(p)
+
+    p = with_id("export", "register the fine-tuned model as a new model version")
+    p.add_argument(
+        "--model-name", required=True, metavar="NAME", help="model to add the version to"
+    )
+    p.add_argument(
+        "--adapter-only",
+        dest="merge",
+        action="store_false",
+        help="keep the LoRA adapter apart instead of merging it into the base",
+    )
+    p.add_argument("--notes", default="", help="kept with the version")
+    _wait_option(p, "model version")
+    _json_option(p)
+
+    p = with_id("tensorboard", "download the TensorBoard event files")
+    p.add_argument("-o", "--output", default=".", metavar="DIR", help="folder to write into")
+    p.add_argument("--tar", action="store_true", help="keep the .tar instead of unpacking it")
+
+    p = actions.add_parser(
+        "defaults",
+        help="list every parameter with its default and meaning",
+        description="List every fine-tune parameter with its default, meaning and choices.",
+    )
+    _json_option(p)
+
+
 COMMAND_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("jobs", ("submit", "jobs", "job", "logs", "stop", "restart", "delete", "artifacts",
               "download", "priority")),
     ("datasets", ("datasets", "dataset", "publish")),
     ("models", ("models", "model")),
+    ("fine-tunes", ("finetunes", "finetune")),
     ("mounts in this lab", ("mount", "unmount", "mounts")),
     ("platform", ("login", "info", "flavours", "queues")),
 )  # fmt: skip
@@ -683,10 +888,11 @@ def build_parser(prog: str = "sxwl") -> argparse.ArgumentParser:
 
     _add_dataset_commands(sub, prog)
     _add_model_commands(sub, prog)
+    _add_finetune_commands(sub, prog)
     _add_mount_commands(sub)
     parser.description = (
-        "Run training jobs, and manage datasets, models and mounts, on the sxwl platform.\n\n"
-        + sub.overview()
+        "Run training jobs and fine-tunes, and manage datasets, models and mounts, on the sxwl "
+        "platform.\n\n" + sub.overview()
     )
     return parser
 
@@ -1298,6 +1504,202 @@ def format_mounts(items: Sequence[dict[str, Any]]) -> str:
     return format_table(["KIND", "NAME", "PATH", "STATE"], rows)
 
 
+# -- fine-tunes as text --------------------------------------------------------------------
+
+
+def number_text(value: Any, spec: str) -> str:
+    """``value`` formatted with ``spec``, or ``-`` when it is not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "-"
+    return format(value, spec)
+
+
+def finetune_progress_parts(point: dict[str, Any] | None) -> list[str]:
+    """The last training point as short phrases: step of total, epoch, loss, learning rate,
+    tokens/s, memory, ETA (what the widget and ``finetune show`` print)."""
+    if not point:
+        return []
+    step, total = point.get("step"), point.get("total_steps")
+    where = f"step {step}/{total}" if total else f"step {step}"
+    if isinstance(step, int) and isinstance(total, int) and total > 0:
+        where += f" ({step / total:.0%})"
+    parts = [where]
+    if point.get("epoch") is not None:
+        parts.append(f"epoch {number_text(point.get('epoch'), '.2f')}")
+    parts.append(f"loss {number_text(point.get('loss'), '.4f')}")
+    parts.append(f"lr {number_text(point.get('learning_rate'), '.2e')}")
+    if point.get("tokens_per_second") is not None:
+        parts.append(f"{number_text(point.get('tokens_per_second'), ',.0f')} tokens/s")
+    if point.get("memory_mb") is not None:
+        parts.append(f"{number_text(point.get('memory_mb'), ',.0f')} MB")
+    if point.get("eta_seconds") is not None:
+        parts.append(f"ETA {format_duration(point.get('eta_seconds'))}")
+    return parts
+
+
+def metric_line(point: dict[str, Any]) -> str:
+    """One metric point as a log line (``finetune metrics --follow``)."""
+    kind = point.get("kind")
+    if kind == "eval":
+        return f"step {point.get('step')}: eval_loss {number_text(point.get('eval_loss'), '.4f')}"
+    if kind == "done":
+        return (
+            f"done after {point.get('step')} steps: train_loss "
+            f"{number_text(point.get('train_loss'), '.4f')}, "
+            f"{format_duration(point.get('train_runtime'))}, "
+            f"{number_text(point.get('train_tokens_per_second'), ',.0f')} tokens/s, "
+            f"{number_text(point.get('train_samples_per_second'), ',.2f')} samples/s, "
+            f"peak {number_text(point.get('peak_memory_mb'), ',.0f')} MB"
+        )
+    return "  ".join(finetune_progress_parts(point))
+
+
+def format_scores(scores: dict[str, Any] | None) -> str:
+    """``ROUGE-1 41.20  ROUGE-2 20.05  ROUGE-L 35.10  BLEU-4 18.31  (24 samples)``."""
+    if not scores:
+        return "-"
+    names = (("rouge-1", "ROUGE-1"), ("rouge-2", "ROUGE-2"), ("rouge-l", "ROUGE-L"),
+             ("bleu-4", "BLEU-4"))  # fmt: skip
+    text = "  ".join(f"{label} {number_text(scores.get(key), '.2f')}" for key, label in names)
+    if scores.get("samples") is not None:
+        text += f"  ({scores['samples']} samples)"
+    return text
+
+
+def finetune_line(ft: dict[str, Any]) -> str:
+    """One line about a fine-tune's state."""
+    text = f"{ft.get('id')} ({ft.get('name')}): {ft.get('status')}"
+    parts = finetune_progress_parts(ft.get("progress"))
+    if parts and ft.get("status") not in ("Queued", "Starting"):
+        text += ", " + ", ".join(parts[:3])
+    if ft.get("message") and ft.get("status") in FINETUNE_FINAL_STATUSES:
+        text += f": {ft['message']}"
+    return text
+
+
+def version_ref(m: Any) -> str:
+    """``{"name": "x", "version": 2}`` -> ``x v2``."""
+    if not isinstance(m, dict):
+        return str(m or "-")
+    return f"{m.get('name')} v{m.get('version')}" if m.get("version") else str(m.get("name"))
+
+
+def format_finetunes(items: Sequence[dict[str, Any]]) -> str:
+    """The ``sxwl finetunes`` table."""
+    if not items:
+        return "no fine-tunes; start one with `sxwl finetune create -f spec.yaml`"
+    rows = []
+    for ft in items:
+        point = ft.get("progress") or {}
+        step = f"{point.get('step')}/{point.get('total_steps')}" if point else "-"
+        rows.append(
+            [
+                str(ft.get("id")),
+                _cell(ft.get("name") or "", 30),
+                str(ft.get("status")),
+                str(ft.get("method") or "-"),
+                _cell(version_ref(ft.get("model")), 30),
+                step,
+                number_text(point.get("loss"), ".4f"),
+                str(ft.get("created_at") or ""),
+            ]
+        )
+    headers = ["ID", "NAME", "STATUS", "METHOD", "MODEL", "STEP", "LOSS", "CREATED"]
+    return format_table(headers, rows)
+
+
+def format_finetune(ft: dict[str, Any]) -> str:
+    """``sxwl finetune show ID``."""
+    res = ft.get("resources") or {}
+    shape = (
+        f"{res.get('nodes', 1)} node(s) x {res.get('procs_per_node', 1)} process(es), flavour "
+        f"{res.get('flavour')}, {res.get('accelerators_per_node', 0)} card(s), "
+        f"{res.get('cpu_per_node')} CPU, {res.get('memory_gb_per_node')} GB per node"
+    )
+    datasets = ", ".join(
+        f"{d.get('name')} v{d.get('version')}"
+        + (f" ({d.get('records'):,} records)" if isinstance(d.get("records"), int) else "")
+        for d in ft.get("datasets") or []
+    )
+    params = ft.get("params") or {}
+    lines = [
+        ("id", ft.get("id")),
+        ("name", ft.get("name")),
+        ("owner", ft.get("owner")),
+        ("status", ft.get("status")),
+        ("message", ft.get("message")),
+        ("progress", ", ".join(finetune_progress_parts(ft.get("progress"))) or None),
+        ("method", ft.get("method")),
+        ("model", version_ref(ft.get("model"))),
+        ("datasets", datasets),
+        ("eval datasets", ", ".join(version_ref(d) for d in ft.get("eval_datasets") or [])),
+        ("resources", shape if res else None),
+        ("job", ft.get("job_id")),
+        ("created", ft.get("created_at")),
+        ("started", ft.get("started_at")),
+        ("finished", ft.get("finished_at")),
+    ]
+    text = _fields(lines)
+    if params:
+        text += "\n\nparameters:\n" + "\n".join(
+            f"  {k}: {json.dumps(v)}" for k, v in sorted(params.items())
+        )
+    evaluations = ft.get("evaluations") or []
+    if evaluations:
+        rows = [
+            [str(e.get("id")), str(e.get("status")), version_ref(e.get("dataset") or "validation"),
+             format_scores(e.get("scores")) if e.get("scores") else _cell(e.get("message") or "")]
+            for e in evaluations
+        ]  # fmt: skip
+        text += "\n\nevaluations:\n" + format_table(["ID", "STATUS", "DATASET", "SCORES"], rows)
+    exports = ft.get("exports") or []
+    if exports:
+        rows = [
+            [str(e.get("id")), str(e.get("status")), "merged" if e.get("merge") else "adapter",
+             version_ref(e.get("model")) if e.get("model") else "-", _cell(e.get("message") or "")]
+            for e in exports
+        ]  # fmt: skip
+        text += "\n\nexports:\n" + format_table(["ID", "STATUS", "KIND", "MODEL", ""], rows)
+    return text
+
+
+def format_metrics(points: Sequence[dict[str, Any]]) -> str:
+    """Metric points as a table (eval and done points on their own lines)."""
+    if not points:
+        return "no metric points yet"
+    rows = []
+    for pt in points:
+        if pt.get("kind") == "train":
+            rows.append(
+                [
+                    str(pt.get("step")),
+                    number_text(pt.get("epoch"), ".2f"),
+                    number_text(pt.get("loss"), ".4f"),
+                    number_text(pt.get("learning_rate"), ".2e"),
+                    number_text(pt.get("grad_norm"), ".3f"),
+                    number_text(pt.get("tokens_per_second"), ",.0f"),
+                    number_text(pt.get("memory_mb"), ",.0f"),
+                    format_duration(pt.get("eta_seconds")),
+                ]
+            )
+        else:
+            rows.append([str(pt.get("step")), metric_line(pt), "", "", "", "", "", ""])
+    headers = ["STEP", "EPOCH", "LOSS", "LR", "GRAD NORM", "TOKENS/S", "MEM MB", "ETA"]
+    return format_table(headers, rows)
+
+
+def format_defaults(defaults: dict[str, Any]) -> str:
+    """Every fine-tune parameter: name, default, meaning (and choices)."""
+    rows = []
+    for f in defaults.get("fields") or []:
+        about = str(f.get("description") or "")
+        if f.get("choices"):
+            about += f" [{', '.join(str(c) for c in f['choices'])}]"
+        default = f.get("default")
+        rows.append([str(f.get("name")), "-" if default is None else json.dumps(default), about])
+    return format_table(["PARAMETER", "DEFAULT", "MEANING"], rows)
+
+
 # -- commands ------------------------------------------------------------------------------
 
 Out = IO[str]
@@ -1826,6 +2228,232 @@ def cmd_mounts(args: argparse.Namespace, out: Out) -> int:
     return 0
 
 
+# -- fine-tune commands --------------------------------------------------------------------
+
+
+def finetune_spec(args: argparse.Namespace, yaml_text: str | None = None) -> dict[str, Any]:
+    """The keyword arguments of ``Client.create_finetune`` for ``finetune create``.
+
+    ``yaml_text`` stands for ``-f`` (the ``%%sxwl finetune`` cell body does that).
+    """
+    if yaml_text is None and args.file:
+        if args.file == "-":
+            yaml_text = sys.stdin.read()
+        else:
+            try:
+                with open(args.file, encoding="utf-8") as f:
+                    yaml_text = f.read()
+            except (OSError, UnicodeDecodeError) as e:
+                raise CommandError(f"-f: cannot read {args.file}: {e}") from e
+    if not (yaml_text and yaml_text.strip()) and not (args.model and args.datasets):
+        raise CommandError(
+            "give a LLaMA-Factory YAML (-f spec.yaml) or --model and --dataset, e.g. "
+            "--model sxwl-tiny-llama --dataset alpaca_en_demo"
+        )
+    name = args.name
+    if not name and args.file and args.file != "-":
+        stem = args.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-._")[:63]
+    model, version = args.model, None
+    if model and re.fullmatch(r".+:\d+", model):
+        model, _, number = model.rpartition(":")
+        version = int(number)
+    resources = {
+        "nodes": args.nodes,
+        "procs_per_node": args.procs_per_node,
+        "flavour": args.flavour,
+        "accelerators_per_node": args.accelerators,
+        "cpu_per_node": args.cpu,
+        "memory_gb_per_node": args.memory_gb,
+        "queue": args.queue,
+        "priority": args.priority,
+        "max_run_minutes": args.max_run_minutes,
+    }
+    spec: dict[str, Any] = {
+        "name": name or None,
+        "model": model,
+        "model_version": version,
+        "datasets": args.datasets or None,
+        "eval_datasets": args.eval_datasets or None,
+        "params": dict(args.params) or None,
+        "yaml": yaml_text if yaml_text and yaml_text.strip() else None,
+        "resources": {k: v for k, v in resources.items() if v is not None} or None,
+    }
+    return {k: v for k, v in spec.items() if v is not None}
+
+
+def watch_finetune(
+    client: Client, ft: dict[str, Any], follow: bool, out: Out, args: argparse.Namespace
+) -> int:
+    """Print metric lines (``follow``) or a progress line until the fine-tune ends; 0 when it
+    succeeded."""
+    ft_id = str(ft["id"])
+    if follow:
+        every = int((ft.get("params") or {}).get("logging_steps") or 1)
+        after = (ft.get("progress") or {}).get("step")
+        for point in client.follow_finetune_metrics(ft_id, after=after):
+            step, total = point.get("step"), point.get("total_steps")
+            if (
+                point.get("kind") != "train"
+                or not isinstance(step, int)
+                or step % every == 0
+                or (step == total)
+            ):
+                out.write(metric_line(point) + "\n")
+                out.flush()
+        ft = client.finetune(ft_id)
+    else:
+        try:
+            ft = client.wait_finetune(ft_id, progress=_progress(args))
+        finally:
+            _end_progress(args)
+    out.write(finetune_line(ft) + "\n")
+    return 0 if ft.get("status") == "Succeeded" else 1
+
+
+def cmd_finetunes(args: argparse.Namespace, client: Client, out: Out) -> int:
+    items = client.finetunes()
+    if args.json:
+        _print_json(items, out)
+    else:
+        out.write(format_finetunes(items) + "\n")
+    return 0
+
+
+def cmd_finetune_create(args: argparse.Namespace, client: Client, out: Out) -> int:
+    ft = client.create_finetune(**finetune_spec(args, getattr(args, "yaml_text", None)))
+    if args.json and not (args.wait or args.follow):
+        _print_json(ft, out)
+        return 0
+    out.write(
+        f"created {finetune_line(ft)}; {ft.get('method')} of {version_ref(ft.get('model'))}\n"
+    )
+    out.flush()
+    if args.wait or args.follow:
+        return watch_finetune(client, ft, args.follow, out, args)
+    out.write(f"follow it with `sxwl finetune metrics {ft['id']} --follow`\n")
+    return 0
+
+
+def cmd_finetune_show(args: argparse.Namespace, client: Client, out: Out) -> int:
+    ft = client.finetune(args.id)
+    if args.json:
+        _print_json(ft, out)
+    else:
+        out.write(format_finetune(ft) + "\n")
+    return 0
+
+
+def cmd_finetune_metrics(args: argparse.Namespace, client: Client, out: Out) -> int:
+    if args.follow:
+        for point in client.follow_finetune_metrics(args.id, after=args.after):
+            out.write((json.dumps(point) if args.json else metric_line(point)) + "\n")
+            out.flush()
+        return 0
+    points = client.finetune_points(args.id, after=args.after)
+    if args.json:
+        _print_json(points, out)
+    else:
+        out.write(format_metrics(points) + "\n")
+    return 0
+
+
+def cmd_finetune_logs(args: argparse.Namespace, client: Client, out: Out) -> int:
+    for text in client.finetune_logs(args.id, follow=args.follow):
+        out.write(text)
+        out.flush()
+    return 0
+
+
+def cmd_finetune_stop(args: argparse.Namespace, client: Client, out: Out) -> int:
+    out.write(finetune_line(client.stop_finetune(args.id)) + "\n")
+    return 0
+
+
+def cmd_finetune_resume(args: argparse.Namespace, client: Client, out: Out) -> int:
+    ft = client.resume_finetune(args.id)
+    out.write(f"resumed {finetune_line(ft)}\n")
+    out.flush()
+    if args.wait or args.follow:
+        return watch_finetune(client, ft, args.follow, out, args)
+    return 0
+
+
+def cmd_finetune_delete(args: argparse.Namespace, client: Client, out: Out) -> int:
+    client.delete_finetune(args.id)
+    out.write(f"deleted {args.id}\n")
+    return 0
+
+
+def cmd_finetune_evaluate(args: argparse.Namespace, client: Client, out: Out) -> int:
+    ev = client.evaluate_finetune(
+        args.id,
+        args.dataset,
+        max_samples=args.max_samples,
+        max_new_tokens=args.max_new_tokens,
+        wait=args.wait,
+    )
+    if args.json:
+        _print_json(ev, out)
+    elif ev.get("status") == "running":
+        out.write(f"evaluating {args.id} ({ev['id']}); `sxwl finetune show {args.id}` shows it\n")
+    else:
+        out.write(f"evaluation {ev['id']} of {args.id}: {format_scores(ev.get('scores'))}\n")
+    return 0
+
+
+def cmd_finetune_predictions(args: argparse.Namespace, client: Client, out: Out) -> int:
+    if args.output:
+        out.write(f"{client.download_predictions(args.id, args.evaluation, dest=args.output)}\n")
+        return 0
+    rows = client.finetune_predictions(args.id, args.evaluation, limit=args.limit)
+    if args.json:
+        _print_json(rows, out)
+    elif not rows:
+        out.write("no predictions\n")
+    else:
+        table = [
+            [_cell(r.get("prompt"), 40), _cell(r.get("label"), 30), _cell(r.get("predict"), 30)]
+            for r in rows
+        ]
+        out.write(format_table(["PROMPT", "LABEL", "PREDICT"], table) + "\n")
+    return 0
+
+
+def cmd_finetune_export(args: argparse.Namespace, client: Client, out: Out) -> int:
+    ex = client.export_finetune(
+        args.id, args.model_name, merge=args.merge, notes=args.notes, wait=args.wait
+    )
+    if args.json:
+        _print_json(ex, out)
+    elif ex.get("status") == "running":
+        out.write(f"exporting {args.id} ({ex['id']}); `sxwl finetune show {args.id}` shows it\n")
+    else:
+        kind = "merged model" if ex.get("merge") else "LoRA adapter"
+        out.write(
+            f"exported {args.id} as {version_ref(ex.get('model'))} ({kind}); "
+            f"`sxwl mount model {(ex.get('model') or {}).get('name')}` mounts it\n"
+        )
+    return 0
+
+
+def cmd_finetune_tensorboard(args: argparse.Namespace, client: Client, out: Out) -> int:
+    path = client.download_tensorboard(args.id, dest=args.output, extract=not args.tar)
+    out.write(f"{path}\n")
+    if not args.tar:
+        out.write(f"open it with: tensorboard --logdir {shlex.quote(str(path))}\n")
+    return 0
+
+
+def cmd_finetune_defaults(args: argparse.Namespace, client: Client, out: Out) -> int:
+    defaults = client.finetune_defaults()
+    if args.json:
+        _print_json(defaults, out)
+    else:
+        out.write(format_defaults(defaults) + "\n")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Client, Out], int]] = {
     "info": cmd_info,
     "flavours": cmd_flavours,
@@ -1867,6 +2495,20 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Client, Out], int]] = {
     "model revoke-share": cmd_revoke_share,
     "model delete": cmd_model_delete,
     "mount": cmd_mount,
+    "finetunes": cmd_finetunes,
+    "finetune list": cmd_finetunes,
+    "finetune create": cmd_finetune_create,
+    "finetune show": cmd_finetune_show,
+    "finetune metrics": cmd_finetune_metrics,
+    "finetune logs": cmd_finetune_logs,
+    "finetune stop": cmd_finetune_stop,
+    "finetune resume": cmd_finetune_resume,
+    "finetune delete": cmd_finetune_delete,
+    "finetune evaluate": cmd_finetune_evaluate,
+    "finetune predictions": cmd_finetune_predictions,
+    "finetune export": cmd_finetune_export,
+    "finetune tensorboard": cmd_finetune_tensorboard,
+    "finetune defaults": cmd_finetune_defaults,
 }
 
 # Commands about this lab's files only: they need no platform.

@@ -10,6 +10,11 @@ widgets, ``datasets`` and ``models`` tables, and the long commands (``dataset im
 IPython, no ipywidgets) they print what the CLI prints, progress on stderr.
 ``%sxwl submit`` returns the new job's id, so ``job_id = %sxwl submit …`` works.
 
+``%%sxwl finetune [--name N] [--model M] [--dataset D] [--wait]`` starts a fine-tune from the
+LLaMA-Factory YAML in the cell body and shows it training (step, epoch, ETA, loss, learning
+rate, tokens/s, memory and the loss curve); it returns the fine-tune's id. ``%sxwl finetunes``
+lists them; ``%sxwl finetune show|stop|resume|evaluate|export ID`` act on one.
+
 Importing this module stays light: no torch, kubernetes or server code, and ipywidgets only
 when a widget is shown.
 """
@@ -85,6 +90,39 @@ def _submit(args: argparse.Namespace, client: Client, use_widgets: bool) -> str:
     return str(job["id"])
 
 
+def _finetune_create(args: argparse.Namespace, client: Client, use_widgets: bool) -> str:
+    ft = client.create_finetune(**cli.finetune_spec(args, getattr(args, "yaml_text", None)))
+    if not use_widgets:
+        print(f"created {cli.finetune_line(ft)}")
+        if args.wait or args.follow:
+            args.progress = cli.TextProgress(sys.stderr)
+            cli.watch_finetune(client, ft, args.follow, sys.stdout, args)
+        return str(ft["id"])
+    from .widgets import FinetuneView
+
+    view = FinetuneView(client, ft)
+    _display(view)
+    if args.wait or args.follow:
+        view.wait()
+    return str(ft["id"])
+
+
+def _finetune_cell(words: list[str], cell: str) -> tuple[list[str], str | None]:
+    """``%%sxwl finetune --name x`` means ``finetune create --name x`` with the cell as YAML."""
+    if words[:1] != ["finetune"]:
+        return words, (
+            "only %%sxwl submit takes a cell: its body is the command "
+            "(and %%sxwl finetune, whose body is a LLaMA-Factory YAML)"
+        )
+    if len(words) == 1 or words[1].startswith("-"):
+        words = ["finetune", "create", *words[1:]]
+    if words[1] != "create":
+        return words, "only %%sxwl finetune (create) takes a cell: its body is the YAML"
+    if "-f" in words or "--file" in words:
+        return words, "give the YAML either with -f or as the cell body"
+    return words, None
+
+
 # Commands that wait on the platform and report progress: a bar in a kernel.
 PROGRESS_COMMANDS = frozenset(
     {
@@ -110,10 +148,28 @@ def _run_with_progress_bar(args: argparse.Namespace, client: Client) -> None:
 
 def _run_with_widgets(args: argparse.Namespace, client: Client) -> bool:
     """Show the widget for ``args`` if there is one; False when the command has none."""
-    from .widgets import DatasetsTable, JobsTable, JobStatus, LogView, ModelsTable
+    from .widgets import (
+        DatasetsTable,
+        FinetunesTable,
+        FinetuneView,
+        JobsTable,
+        JobStatus,
+        LogView,
+        ModelsTable,
+    )
 
-    if cli.command_key(args) in PROGRESS_COMMANDS:
+    key = cli.command_key(args)
+    if key in PROGRESS_COMMANDS:
         _run_with_progress_bar(args, client)
+    elif key in ("finetunes", "finetune list") and not args.json:
+        _display(FinetunesTable(client))
+    elif key == "finetune show" and not args.json:
+        _display(FinetuneView(client, args.id))
+    elif key == "finetune resume":
+        view = FinetuneView(client, client.resume_finetune(args.id))
+        _display(view)
+        if args.wait or args.follow:
+            view.wait()
     elif args.cmd == "datasets" and not args.json:
         _display(DatasetsTable(client, all_users=args.all))
     elif args.cmd == "models" and not args.json:
@@ -133,10 +189,12 @@ def _run_with_widgets(args: argparse.Namespace, client: Client) -> bool:
 
 def sxwl_magic(line: str, cell: str | None = None) -> str | None:
     """Run an ``sxwl`` command: ``%sxwl jobs``, ``%sxwl logs JOB -f``, ``%%sxwl submit …``,
-    ``%sxwl datasets``, ``%sxwl publish NAME``, ``%sxwl mount dataset NAME``.
+    ``%sxwl datasets``, ``%sxwl publish NAME``, ``%sxwl mount dataset NAME``,
+    ``%%sxwl finetune --wait`` (a LLaMA-Factory YAML as the cell), ``%sxwl finetunes``.
 
     ``%sxwl --help`` lists the commands; ``%sxwl submit pytorch --help`` explains jobs.
-    Returns the job id for ``submit``, None otherwise.
+    Returns the job id for ``submit``, the fine-tune id for ``finetune create``, None
+    otherwise.
     """
     parser = cli.build_parser(prog="%sxwl")
     try:
@@ -144,14 +202,18 @@ def sxwl_magic(line: str, cell: str | None = None) -> str | None:
     except ValueError as e:
         _report(cli.CommandError(f"cannot read the command line: {e}"))
         return None
+    if cell is not None and words[:1] != ["submit"]:
+        words, problem = _finetune_cell(words, cell)
+        if problem:
+            _report(cli.CommandError(problem))
+            return None
     try:
         args = cli.parse_args(words, parser)
     except SystemExit:  # argparse printed the usage or --help already
         return None
-    if cell is not None:
-        if args.cmd != "submit":
-            _report(cli.CommandError("only %%sxwl submit takes a cell: its body is the command"))
-            return None
+    if cell is not None and args.cmd == "finetune":
+        args.yaml_text = cell
+    elif cell is not None:
         if args.command:
             _report(cli.CommandError("give the command either after -- or as the cell body"))
             return None
@@ -173,6 +235,8 @@ def sxwl_magic(line: str, cell: str | None = None) -> str | None:
         client = get_client(args)
         if args.cmd == "submit":
             return _submit(args, client, use_widgets)
+        if cli.command_key(args) == "finetune create":
+            return _finetune_create(args, client, use_widgets)
         if use_widgets and _run_with_widgets(args, client):
             return None
     except SxwlError as e:
