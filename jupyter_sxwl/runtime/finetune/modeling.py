@@ -16,6 +16,18 @@ from .devices import Placement
 from .errors import FinetuneError
 
 
+def quiet_libraries() -> None:
+    """No progress bars or deprecation chatter from the libraries: the job log is read by
+    people, line by line."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
 def check_method(params: FinetuneParams, placement: Placement) -> None:
     """Refuse what this machine cannot run, before anything is loaded."""
     if params.quantization_bit is not None:
@@ -34,10 +46,11 @@ def check_method(params: FinetuneParams, placement: Placement) -> None:
 
 
 def load_tokenizer(model_dir: Path) -> Any:
+    """The tokenizer saved in ``model_dir`` (a model or a trained adapter's directory)."""
     from transformers import AutoTokenizer
 
-    if not (model_dir / "config.json").is_file():
-        raise FinetuneError(f"model: no Hugging Face model at {model_dir} (config.json missing)")
+    if not model_dir.is_dir():
+        raise FinetuneError(f"model: no model directory at {model_dir}; is the model mounted?")
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     except (OSError, ValueError) as e:

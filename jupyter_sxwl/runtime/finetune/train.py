@@ -188,6 +188,7 @@ def prepare_data(
 
 def run_train(run: ResolvedRun) -> int:
     """Train as ``run`` says; returns the exit code."""
+    modeling.quiet_libraries()
     placement = setup()
     try:
         return _train(run, placement)
