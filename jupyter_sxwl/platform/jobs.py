@@ -172,8 +172,12 @@ class JobManager:
             spec = JobSubmit.model_validate(body)
         except ValidationError as e:
             raise problem_from_validation(e) from None
+        return await self.submit_spec(identity, spec)
+
+    async def check_spec(self, identity: Identity, spec: JobSubmit) -> list[tuple[str, str]]:
+        """Field errors of a validated spec: priority, code package, layout and feasibility."""
         if spec.priority == "high" and not identity.admin:
-            raise Problem.invalid("priority", "only admins can submit at high priority; use normal")
+            return [("priority", "only admins can submit at high priority; use normal")]
         queues = self.dispatcher.queue_specs()
         limit = self.dispatcher.user_limit(identity.name)
         members: tuple[list[str], list[str]] = ([], [])
@@ -181,10 +185,12 @@ class JobManager:
             with self.db.session() as session:
                 package = session.get(CodePackage, spec.code_package)
                 if package is None or package.owner != identity.name:
-                    raise Problem.invalid(
-                        "code_package",
-                        f"no code package {spec.code_package!r}; upload one first",
-                    )
+                    return [
+                        (
+                            "code_package",
+                            f"no code package {spec.code_package!r}; upload one first",
+                        )
+                    ]
             members = await asyncio.to_thread(self._members, spec.code_package)
         layout = check_layout(
             members[0],
@@ -208,8 +214,19 @@ class JobManager:
             (_job_field(p.field), p.message)
             for p in check_feasible(workload, self.flavours, queues, limit)
         ]
-        if problems or layout:
-            raise Problem.fields(problems + layout)
+        return problems + layout
+
+    async def submit_spec(
+        self,
+        identity: Identity,
+        spec: JobSubmit,
+        platform_env: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Queue a validated job. ``platform_env`` holds variables only the platform may set
+        (``SXWL_*``, e.g. a fine-tune's configuration), which ``spec.env`` refuses."""
+        errors = await self.check_spec(identity, spec)
+        if errors:
+            raise Problem.fields(errors)
         mounts = await self._resolve_mounts(identity, spec)
 
         job_id = new_id("job")
@@ -232,7 +249,7 @@ class JobManager:
                 memory_gb_per_node=spec.memory_gb_per_node,
                 command=spec.command,
                 working_dir=spec.working_dir,
-                env=spec.env,
+                env={**spec.env, **(platform_env or {})},
                 image=spec.image,
                 code_package=spec.code_package,
                 checkpoint_path=spec.checkpoint_path,

@@ -84,6 +84,7 @@ class ModelRepository:
         self.hub_endpoint = hub_endpoint
         self.hub_token = hub_token
         self._locks: dict[str, asyncio.Lock] = {}
+        self._modules: dict[tuple[str, int], list[str] | None] = {}
 
     # -- access --------------------------------------------------------------------------------
 
@@ -370,6 +371,8 @@ class ModelRepository:
                 ),
                 default=0,
             )
+        # Its number can be given again to a later version: forget what was read from it.
+        self._modules.pop((model_id, number), None)
         await self.store.delete_prefix(self._prefix(model_id, number))
         await asyncio.to_thread(remove_readonly_tree, self.mount_dir / model_id / str(number))
 
@@ -882,6 +885,35 @@ class ModelRepository:
             raise
         except Exception as e:
             self.work.finish(op_id, "failed", f"export failed: {e}"[:1000])
+
+    # -- layers --------------------------------------------------------------------------------
+
+    async def linear_modules(self, model_id: str, number: int) -> list[str] | None:
+        """Names of the linear layers of a ready version (what LoRA can target), read from its
+        safetensors headers; None when it has no safetensors files. Versions never change, so
+        the answer is kept."""
+        key = (model_id, number)
+        if key in self._modules:
+            return self._modules[key]
+        prefix = self._prefix(model_id, number)
+        manifest = await self._manifest(prefix)
+        paths = [f["path"] for f in manifest["files"] if f["path"].endswith(".safetensors")]
+
+        def read() -> list[str] | None:
+            from ..catalog.models.layers import HeaderError, linear_modules, read_header
+
+            headers = []
+            for path in paths:
+                with self.store.open_sync(prefix + "files/" + path) as stream:
+                    try:
+                        headers.append(read_header(stream))
+                    except HeaderError:
+                        continue
+            return linear_modules(headers) if headers else None
+
+        found = await asyncio.to_thread(read) if paths else None
+        self._modules[key] = found
+        return found
 
     # -- mounts --------------------------------------------------------------------------------
 
