@@ -231,6 +231,7 @@ class SxwlPlatform(LoggingConfigurable):
         from ..catalog.archives import ArchiveLimits
         from ..catalog.fetch import FetchPolicy
         from .datasets import DatasetManager
+        from .finetunes import FinetuneManager
         from .model_repo import ModelRepository
         from .operations import BackgroundWork
         from .shares import ShareManager
@@ -319,17 +320,28 @@ class SxwlPlatform(LoggingConfigurable):
             "dataset": self.datasets.materialise,
             "model": self.models.materialise,
         }
+        self.finetunes = FinetuneManager(
+            self.db,
+            self.jobs,
+            self.datasets,
+            self.models,
+            self.work,
+            self.catalogue,
+            log=self.log,
+        )
         self.work.mark_interrupted()
         self.datasets.mark_interrupted()
         self.models.mark_interrupted()
 
     def start(self) -> None:
         self.dispatcher.start()
+        self.finetunes.start()
         self.work.spawn(self.datasets.seed_presets(), "preset datasets")
         if self.build_tiny_model:
             self.work.spawn(self.models.seed_presets(), "preset models")
 
     async def close(self) -> None:
+        await self.finetunes.close()
         await self.work.close()
         await self.dispatcher.close()
         self.db.dispose()

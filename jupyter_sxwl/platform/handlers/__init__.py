@@ -29,6 +29,19 @@ from .datasets import (
     UploadHandler,
     UploadsHandler,
 )
+from .finetunes import (
+    FinetuneActionHandler,
+    FinetuneDefaultsHandler,
+    FinetuneEvaluateHandler,
+    FinetuneEvaluationHandler,
+    FinetuneExportHandler,
+    FinetuneHandler,
+    FinetuneMetricsHandler,
+    FinetunePredictionsHandler,
+    FinetunesHandler,
+    FinetuneTensorboardHandler,
+    FinetuneYamlHandler,
+)
 from .jobs import (
     ArtifactFileHandler,
     ArtifactsHandler,
@@ -104,6 +117,17 @@ _ROUTES: list[tuple[str, type[PlatformHandler]]] = [
     (r"api/v1/models/([^/]+)/versions/(\d+)/export", ModelExportHandler),
     (r"api/v1/models/([^/]+)/shares", ModelSharesHandler),
     (r"api/v1/mounts/resolve", MountResolveHandler),
+    (r"api/v1/finetunes", FinetunesHandler),
+    (r"api/v1/finetunes/defaults", FinetuneDefaultsHandler),
+    (r"api/v1/finetunes/parse-yaml", FinetuneYamlHandler),
+    (r"api/v1/finetunes/([^/]+)", FinetuneHandler),
+    (r"api/v1/finetunes/([^/]+)/(stop|resume)", FinetuneActionHandler),
+    (r"api/v1/finetunes/([^/]+)/metrics", FinetuneMetricsHandler),
+    (r"api/v1/finetunes/([^/]+)/evaluate", FinetuneEvaluateHandler),
+    (r"api/v1/finetunes/([^/]+)/evaluations/([^/]+)", FinetuneEvaluationHandler),
+    (r"api/v1/finetunes/([^/]+)/evaluations/([^/]+)/predictions", FinetunePredictionsHandler),
+    (r"api/v1/finetunes/([^/]+)/export", FinetuneExportHandler),
+    (r"api/v1/finetunes/([^/]+)/tensorboard", FinetuneTensorboardHandler),
 ]
 
 
