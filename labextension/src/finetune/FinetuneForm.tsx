@@ -552,11 +552,10 @@ export function FinetuneForm(props: IFinetuneFormProps): JSX.Element {
       onSubmit={e => void submit(e)}
       noValidate
     >
-      <BackHead
-        label="Fine-tunes"
-        title="New fine-tune"
-        onBack={props.onCancel}
-      />
+      <BackHead label="Fine-tunes" onBack={props.onCancel} />
+      <div className="sxwl-title-row">
+        <h3>New fine-tune</h3>
+      </div>
       {general.length > 0 && (
         <div
           className="sxwl-error-banner"
@@ -734,12 +733,13 @@ export function FinetuneForm(props: IFinetuneFormProps): JSX.Element {
                       checked={pick !== undefined}
                       onChange={e => togglePicked(d.name, e.target.checked)}
                     />
-                    {d.name}
-                    <span className="sxwl-muted">
-                      {' '}
-                      {d.annotation_type}
-                      {d.latest ? `, ${d.latest.records} records` : ''}
-                      {d.preset ? ', preset' : ''}
+                    <span className="sxwl-ft-ds">
+                      {d.name}
+                      <span className="sxwl-muted sxwl-ft-ds-meta">
+                        {d.annotation_type}
+                        {d.latest ? `, ${d.latest.records} records` : ''}
+                        {d.preset ? ', preset' : ''}
+                      </span>
                     </span>
                   </label>
                   {pick && (d.latest_version ?? 0) > 1 && (
