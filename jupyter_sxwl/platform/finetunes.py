@@ -271,7 +271,12 @@ class MetricsIndex:
         with open(self.path, "rb") as f:
             f.seek(base)
             data = f.read(spans[-1][1] - base)
-        return [json.loads(data[a - base : b - base]) for a, b in spans]
+        try:
+            return [json.loads(data[a - base : b - base]) for a, b in spans]
+        except ValueError:
+            # The file was replaced between the refresh and this read: start over next time.
+            self._reset()
+            return []
 
 
 # -- the manager ------------------------------------------------------------------------------
@@ -640,7 +645,7 @@ class FinetuneManager:
                 msg = str(err.get("msg", "is invalid")).removeprefix("Value error, ")
                 errors.append((f"resources.{loc}" if loc else "resources", msg))
             return resources, None
-        return resources, spec
+        return {k: getattr(spec, k) for k in resources}, spec
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from .. import __version__
+from ..runtime.finetune.config import FinetuneParams
+from .finetunes import EvaluateRequest, ExportRequest, FinetuneCreate, FinetuneResources
 from .payloads import (
     CodePackageOut,
     JobList,
@@ -32,6 +34,11 @@ _MODELS: list[type[BaseModel]] = [
     QueueOut,
     UserLimitIn,
     CodePackageOut,
+    FinetuneCreate,
+    FinetuneResources,
+    FinetuneParams,
+    EvaluateRequest,
+    ExportRequest,
 ]
 
 _PROBLEM = {
@@ -102,6 +109,50 @@ _CATALOGUE_ROUTES: list[tuple[str, str, str, int]] = [
     ("/models/{model}/shares", "get", "share tokens of a model", 200),
     ("/models/{model}/shares", "post", "make a share token (shown once)", 201),
     ("/mounts/resolve", "post", "a read-only local copy of a version, for a mount", 200),
+]
+
+
+# Fine-tunes (docs/rest-api.md describes Finetune, Evaluation and Export): path, method,
+# summary, success status, request body schema.
+_FINETUNE_ROUTES: list[tuple[str, str, str, int, str | None]] = [
+    ("/finetunes", "get", "my fine-tunes, newest first (admins: ?all=1)", 200, None),
+    (
+        "/finetunes",
+        "post",
+        "create a fine-tune (form fields or LLaMA-Factory yaml)",
+        201,
+        "FinetuneCreate",
+    ),
+    ("/finetunes/defaults", "get", "parameter defaults, descriptions and choices", 200, None),
+    ("/finetunes/parse-yaml", "post", "read a LLaMA-Factory YAML: {yaml}", 200, None),
+    (
+        "/finetunes/{finetune}",
+        "get",
+        "one fine-tune with progress, evaluations, exports",
+        200,
+        None,
+    ),
+    ("/finetunes/{finetune}", "delete", "stop and delete (exported models stay)", 204, None),
+    ("/finetunes/{finetune}/stop", "post", "stop the training job", 200, None),
+    ("/finetunes/{finetune}/resume", "post", "resume from the last checkpoint", 200, None),
+    ("/finetunes/{finetune}/metrics", "get", "metric points with step > ?after=", 200, None),
+    ("/finetunes/{finetune}/evaluate", "post", "evaluate as a job", 202, "EvaluateRequest"),
+    ("/finetunes/{finetune}/evaluations/{evaluation}", "get", "one evaluation", 200, None),
+    (
+        "/finetunes/{finetune}/evaluations/{evaluation}/predictions",
+        "get",
+        "the predictions (JSON Lines)",
+        200,
+        None,
+    ),
+    ("/finetunes/{finetune}/export", "post", "export as a model version", 202, "ExportRequest"),
+    (
+        "/finetunes/{finetune}/tensorboard",
+        "get",
+        "a .tar of the TensorBoard event files",
+        200,
+        None,
+    ),
 ]
 
 
@@ -265,12 +316,18 @@ def openapi_document(base: str = "/api/v1/") -> dict[str, Any]:
         if names:
             entry["parameters"] = [_path_param(n) for n in names]
         entry[method] = _op(summary, ok)
+    for path, method, summary, ok, body in _FINETUNE_ROUTES:
+        entry = paths.setdefault(path, {})
+        names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+        if names:
+            entry["parameters"] = [_path_param(n) for n in names]
+        entry[method] = _op(summary, ok, body=body)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "jupyter_sxwl platform API",
             "version": __version__,
-            "description": "Training jobs, queues, flavours, datasets and models. "
+            "description": "Training jobs, queues, flavours, datasets, models and fine-tunes. "
             "Authenticate with "
             "'Authorization: token <JupyterHub API token>'.",
         },

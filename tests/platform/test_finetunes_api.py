@@ -147,6 +147,9 @@ def test_defaults_and_yaml_import(alice: Api) -> None:
     assert fields["learning_rate"]["type"] == "number" and fields["learning_rate"]["description"]
     assert "cosine" in fields["lr_scheduler_type"]["choices"] and "qwen" in d["templates"]
     assert fields["quantization_bit"]["nullable"] and fields["lora_rank"]["type"] == "integer"
+    doc = alice.get("openapi.json")
+    assert {"/finetunes", "/finetunes/{finetune}/metrics"} <= set(doc["paths"])
+    assert {"FinetuneCreate", "FinetuneParams"} <= set(doc["components"]["schemas"])
 
     text = (
         "model_name_or_path: fake-llama\nstage: sft\nfinetuning_type: lora\n"
