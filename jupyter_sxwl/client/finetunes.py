@@ -242,13 +242,22 @@ class FinetunesAPI(UploadsAPI):
         """Yield metric points as the fine-tune writes them, until it reaches a final status
         (the points written before it ended included)."""
         last = after
+        # Kinds already yielded at step ``last`` (an eval and a done point share the last
+        # train point's step and may land later); None: all of them, as ``after`` says.
+        at_last: set[Any] | None = None
         while True:
             # The status first: points written before it was final are all read below.
             final = self.finetune(ft).get("status") in FINETUNE_FINAL_STATUSES
-            for point in self.finetune_points(ft, after=last):
-                step = point.get("step")
-                if isinstance(step, int) and (last is None or step > last):
-                    last = step
+            for point in self.finetune_points(ft, after=None if last is None else last - 1):
+                step, kind = point.get("step"), point.get("kind")
+                if not isinstance(step, int) or (last is not None and step < last):
+                    continue
+                if step == last:
+                    if at_last is None or kind in at_last:
+                        continue
+                    at_last.add(kind)
+                else:
+                    last, at_last = step, {kind}
                 yield point
             if final:
                 return

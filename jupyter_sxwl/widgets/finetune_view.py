@@ -198,7 +198,9 @@ class FinetuneView(widgets.VBox):
 
     def _fetch(self, client: Client) -> None:
         self.finetune = client.finetune(self.ft_id)
-        answer = client.finetune_metrics(self.ft_id, after=self.last_step)
+        # The last step again: its eval and done points may land after its train point.
+        after = None if self.last_step is None else self.last_step - 1
+        answer = client.finetune_metrics(self.ft_id, after=after)
         self.add_points(answer.get("points") or [])
 
     def refresh(self, client: Client | None = None) -> dict[str, Any]:

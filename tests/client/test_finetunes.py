@@ -222,7 +222,7 @@ def test_finetune_view_follows_the_metrics_until_the_end(fake_platform: FakePlat
     assert final["status"] == "Succeeded"
     assert sorted(view.train) == [1, 2, 3, 4, 5, 6] and view.done is not None
     afters = [r.query.get("after") for r in fake_platform.requests if r.path.endswith("metrics")]
-    assert afters[0] is None and "4" in afters  # only new points are asked for
+    assert afters[0] is None and "3" in afters  # only new points (and the last step again)
     assert (view.bar.value, view.bar.max, view.bar.bar_style) == (6, 6, "success")
     assert "step 6/6 (100%)" in view.stats.value and "loss 0.5000" in view.stats.value
     assert "&lt;b&gt;demo" in view.title.value
@@ -238,3 +238,31 @@ def test_finetunes_table_html_escapes() -> None:
                             "progress": {"step": 3, "total_steps": 9, "loss": 1.5}}])  # fmt: skip
     assert "<script>" not in page and "&lt;script&gt;" in page and "3/9" in page
     assert "No fine-tunes yet" in finetunes_html([])
+
+
+def test_following_yields_each_point_once_and_the_late_done_point(
+    fake_platform: FakePlatform,
+) -> None:
+    polls = iter(["Running", "Running", "Succeeded"])
+    written: list[dict[str, object]] = [{"kind": "train", "step": 1}, {"kind": "train", "step": 2}]
+    late = [{"kind": "eval", "step": 2, "eval_loss": 1.0}, {"kind": "done", "step": 2}]
+
+    def get(r: Request) -> tuple[int, dict[str, str], bytes]:
+        status = next(polls, "Succeeded")
+        if status == "Succeeded" and late:
+            written.extend(late)  # written after the train point of the same step
+            late.clear()
+        return json_reply({"id": "ft-1", "status": status})
+
+    def metrics(r: Request) -> tuple[int, dict[str, str], bytes]:
+        after = int(r.query.get("after", -1))
+        return json_reply({"points": [p for p in written if int(str(p["step"])) > after]})
+
+    fake_platform.route("GET", "finetunes/ft-1", get)
+    fake_platform.route("GET", "finetunes/ft-1/metrics", metrics)
+    got = list(client_for(fake_platform).follow_finetune_metrics("ft-1", poll=0.01))
+    assert [(p["kind"], p["step"]) for p in got] == [
+        ("train", 1), ("train", 2), ("eval", 2), ("done", 2)
+    ]  # fmt: skip
+    after_one = client_for(fake_platform).follow_finetune_metrics("ft-1", after=1, poll=0.01)
+    assert [(p["kind"], p["step"]) for p in after_one] == [("train", 2), ("eval", 2), ("done", 2)]
