@@ -54,7 +54,7 @@ from ..store.models import (
     utcnow,
 )
 from .auth import Identity
-from .errors import Problem
+from .errors import Problem, problem_from_validation
 from .jobs import JobManager, iso, new_id
 from .payloads import (
     FINAL_STATUSES,
@@ -796,6 +796,10 @@ class FinetuneManager:
 
     # -- stop, resume, delete ------------------------------------------------------------------
 
+    def _visible(self, identity: Identity, ft_id: str) -> None:
+        with self.db.session() as session:
+            self._load(session, identity, ft_id)
+
     def _job_of(self, identity: Identity, ft_id: str) -> tuple[Finetune, Job]:
         with self.db.session() as session:
             ft = self._load(session, identity, ft_id)
@@ -894,11 +898,10 @@ class FinetuneManager:
     async def evaluate(
         self, identity: Identity, ft_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
+        self._visible(identity, ft_id)  # a foreign fine-tune is a 404 whatever the body says
         try:
             request = EvaluateRequest.model_validate(body or {})
         except ValidationError as e:
-            from .errors import problem_from_validation
-
             raise problem_from_validation(e) from None
         ft, job, output = self._trained(identity, ft_id)
         owner = Identity(ft.owner)
@@ -987,6 +990,7 @@ class FinetuneManager:
         return path
 
     async def export(self, identity: Identity, ft_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._visible(identity, ft_id)
         extra = sorted(set(body or {}) - set(ExportRequest.model_fields))
         if extra:
             raise Problem.fields([(k, "is not a known field; remove it") for k in extra])

@@ -337,7 +337,13 @@ def test_a_finetune_is_a_job_others_cannot_see(
     # Nobody else sees them; admins do.
     for path in (ft["id"], f"{ft['id']}/metrics", f"{ft['id']}/tensorboard"):
         assert bob.call("GET", f"finetunes/{path}").status_code == 404
-    for verb, path in (("POST", "stop"), ("POST", "resume"), ("POST", "evaluate"), ("DELETE", "")):
+    for verb, path in (
+        ("POST", "stop"),
+        ("POST", "resume"),
+        ("POST", "evaluate"),
+        ("POST", "export"),
+        ("DELETE", ""),
+    ):
         assert (
             bob.call(verb, f"finetunes/{ft['id']}/{path}".rstrip("/"), json={}).status_code == 404
         )
