@@ -357,3 +357,27 @@ def test_sigterm_saves_a_checkpoint_at_the_end_of_the_step(
     assert (tmp_path / "checkpoints" / f"checkpoint-{last}").is_dir()
     assert f"stopped at step {last} of 200" in stdout
     assert not points(metrics, "done")
+
+
+def test_bf16_packing_and_gradient_accumulation(tiny_model: Path, tmp_path: Path) -> None:
+    config = make_config(
+        tiny_model,
+        tmp_path,
+        bf16=True,
+        packing=True,
+        gradient_accumulation_steps=2,
+        max_steps=None,
+        num_train_epochs=1,
+        lr_scheduler_type="linear",
+        warmup_ratio=0.5,
+    )
+    result = run_action("train", write_config(tmp_path, config))
+    assert result.returncode == 0, result.stderr
+    assert "24 records packed into" in result.stdout
+    train = points(tmp_path / "metrics.jsonl", "train")
+    # One epoch: the packed rows in micro-batches of 2, two micro-batches a step.
+    assert train[-1]["epoch"] == 1.0
+    assert train[0]["samples_per_second"] > 0
+    # Linear warm-up over the first half: the rate climbs, then falls.
+    rates = [p["learning_rate"] for p in train]
+    assert rates[0] < max(rates) and rates[-1] < max(rates)
