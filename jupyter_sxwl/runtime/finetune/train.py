@@ -312,6 +312,10 @@ def _train(run: ResolvedRun, placement: Placement) -> int:
 
             dist.barrier()
 
+    if stop.requested:  # stopped while loading: nothing new to save
+        reporter.log("stopped before the first step")
+        reporter.close()
+        return STOPPED_EXIT
     clock = Clock()
     start_step = int(state["global_step"])
     run_tokens = run_records = 0.0
