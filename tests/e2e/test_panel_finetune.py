@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ pytestmark = pytest.mark.e2e
 TINY_MODEL = "sxwl-tiny-llama"
 DATASET = "alpaca_en_demo"
 STEPS = 40
+# Stopped once the curve has this many points: past the checkpoint at step 20.
+STOP_AT = 22
 FINAL = {"Succeeded", "Failed", "Stopped", "TimedOut"}
 # What the panel shows for a value not known yet (an en dash).
 NO_VALUE = "\u2013"
@@ -95,6 +97,35 @@ def _wait_catalogue(hub: Hub, token: str, timeout: float = 240) -> None:
             return
         assert time.monotonic() < deadline, f"tiny model or {DATASET} not ready: {tiny}"
         time.sleep(1)
+
+
+def _watch_curve(
+    detail: Locator,
+    until: Callable[[int, str | None], bool],
+    *,
+    ends: str | None = None,
+    timeout: float = 300,
+) -> list[int]:
+    """Read the curve's number of points every 0.3 s until ``until(points, status)`` holds;
+    return the distinct numbers seen. A run that ends first (with another status than
+    ``ends``) fails the test with its log."""
+    curve = detail.get_by_test_id("sxwl-ft-curve")
+    bad = FINAL - {ends}
+    seen: list[int] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        points = int(curve.get_attribute("data-points") or 0)
+        if points and (not seen or seen[-1] != points):
+            seen.append(points)
+        status = detail.get_attribute("data-status")
+        if until(points, status):
+            return seen
+        assert status not in bad, (
+            f"fine-tune {detail.get_attribute('data-ft-id')} ended {status} (points {seen}); "
+            f"log:\n{detail.get_by_test_id('sxwl-log-view').inner_text()}"
+        )
+        assert time.monotonic() < deadline, f"curve points seen: {seen}, status {status}"
+        time.sleep(0.3)
 
 
 def _open_tab(page: Page, hub: Hub, user: str) -> Locator:  # noqa: F811
@@ -177,29 +208,26 @@ def test_create_a_finetune_from_the_form_and_watch_the_loss_curve_grow(
         expect(detail.get_by_test_id("sxwl-ft-method")).to_have_text("LoRA")
 
         curve = detail.get_by_test_id("sxwl-ft-curve")
-        seen: list[int] = []
-        deadline = time.monotonic() + 300
-        while True:
-            points = int(curve.get_attribute("data-points") or 0)
-            if points and (not seen or seen[-1] != points):
-                seen.append(points)
-                if len(seen) == 2:
-                    _shot(page, "finetune-03-curve-growing.png")
-                    # While it runs the statistics are filled in.
-                    expect(detail.get_by_test_id("sxwl-ft-step")).to_contain_text(f"of {STEPS}")
-                    expect(detail.get_by_test_id("sxwl-ft-loss")).not_to_have_text(NO_VALUE)
-            status = detail.get_attribute("data-status")
-            if status in FINAL and points == STEPS:
-                break
-            assert status not in FINAL - {"Succeeded"}, (
-                f"fine-tune {ft_id} ended {status}; "
-                f"log:\n{detail.get_by_test_id('sxwl-log-view').inner_text()}"
-            )
-            assert time.monotonic() < deadline, f"curve points seen: {seen}, status {status}"
-            time.sleep(0.3)
-        assert detail.get_attribute("data-status") == "Succeeded"
+        seen = _watch_curve(detail, lambda points, status: points >= STOP_AT)
         assert len(seen) >= 2, f"the curve did not grow while the run was watched: {seen}"
         assert seen == sorted(seen), seen
+        expect(detail.get_by_test_id("sxwl-ft-step")).to_contain_text(f"of {STEPS}")
+        expect(detail.get_by_test_id("sxwl-ft-loss")).not_to_have_text(NO_VALUE)
+        expect(detail.get_by_test_id("sxwl-ft-eta")).not_to_have_text(NO_VALUE)
+        _shot(page, "finetune-03-curve-growing.png")
+
+        # --- stop after a checkpoint, resume: it ends at the same step count ---------------------
+        detail.get_by_test_id("sxwl-ft-stop").click()
+        expect(detail).to_have_attribute("data-status", "Stopped", timeout=60_000)
+        stopped_at = int(curve.get_attribute("data-last-step") or 0)
+        assert STOP_AT <= stopped_at < STEPS, stopped_at
+        detail.get_by_test_id("sxwl-ft-resume").click()
+        expect(detail).not_to_have_attribute("data-status", "Stopped", timeout=30_000)
+        _watch_curve(
+            detail,
+            lambda points, status: status == "Succeeded" and points == STEPS,
+            ends="Succeeded",
+        )
         expect(detail.get_by_test_id("sxwl-ft-step")).to_have_text(f"{STEPS} of {STEPS}")
         expect(detail.get_by_test_id("sxwl-ft-done")).to_be_visible(timeout=15_000)
         expect(detail.get_by_test_id("sxwl-ft-tps")).not_to_have_text(NO_VALUE)
@@ -215,6 +243,13 @@ def test_create_a_finetune_from_the_form_and_watch_the_loss_curve_grow(
         expect(row.get_by_test_id("sxwl-ft-method")).to_have_text("LoRA")
         expect(row.get_by_test_id("sxwl-job-status")).to_have_attribute("data-status", "Succeeded")
         expect(row.get_by_test_id("sxwl-ft-row-progress")).to_have_attribute("data-percent", "100")
+
+        # --- delete it (after a confirmation): it leaves the list ------------------------------
+        row.click()
+        detail.get_by_test_id("sxwl-ft-delete").click()
+        page.locator(".jp-Dialog button.jp-mod-warn").click()
+        expect(panel.get_by_test_id("sxwl-ft-list")).to_be_visible()
+        expect(panel.get_by_test_id(f"sxwl-ft-row-{ft_id}")).to_have_count(0)
 
 
 def _create_by_api(hub: Hub, token: str, name: str) -> dict[str, Any]:

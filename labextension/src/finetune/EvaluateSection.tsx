@@ -11,6 +11,7 @@ import {
   evaluateFinetune,
   predictionsUrl
 } from './api';
+import { JobLink } from './JobLink';
 import { spreadErrors } from './params';
 
 const SCORE_KEYS = ['rouge-1', 'rouge-2', 'rouge-l', 'bleu-4'] as const;
@@ -222,6 +223,7 @@ function EvaluationRow(props: {
   const scores = e.scores;
   return (
     <li
+      className="sxwl-ft-item"
       data-testid="sxwl-ft-evaluation"
       data-eval-id={e.id}
       data-status={e.status}
@@ -235,33 +237,30 @@ function EvaluationRow(props: {
         <StateBadge state={e.status} />
       </div>
       {scores && (
-        <table className="sxwl-ft-scores" data-testid="sxwl-ft-scores">
-          <thead>
-            <tr>
-              {SCORE_KEYS.map(k => (
-                <th key={k}>{SCORE_LABELS[k]}</th>
-              ))}
-              <th>samples</th>
-            </tr>
-          </thead>
-          <tbody>
-            <tr>
-              {SCORE_KEYS.map(k => (
-                <td key={k} data-score={k}>
-                  {Number(scores[k]).toFixed(2)}
-                </td>
-              ))}
-              <td>{scores.samples}</td>
-            </tr>
-          </tbody>
-        </table>
+        <dl
+          className="sxwl-ft-stats sxwl-ft-scores"
+          data-testid="sxwl-ft-scores"
+        >
+          {SCORE_KEYS.map(k => (
+            <div key={k} className="sxwl-ft-stat">
+              <dt>{SCORE_LABELS[k]}</dt>
+              <dd data-score={k}>{Number(scores[k]).toFixed(2)}</dd>
+            </div>
+          ))}
+          <div className="sxwl-ft-stat">
+            <dt>Samples</dt>
+            <dd data-score="samples">{scores.samples}</dd>
+          </div>
+        </dl>
       )}
       {e.message && <div className="sxwl-message">{e.message}</div>}
       <div className="sxwl-row-meta">
         <span>{formatTime(e.created_at)}</span>
+        <JobLink jobId={e.job_id} />
         {e.status === 'succeeded' && (
           <a
             href={predictionsUrl(props.ftId, e.id)}
+            className="sxwl-ft-link"
             download={`${e.id}-predictions.jsonl`}
             target="_blank"
             rel="noopener noreferrer"

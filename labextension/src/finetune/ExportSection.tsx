@@ -5,6 +5,7 @@ import { StateBadge } from '../badges';
 import { Field } from '../Field';
 import { errorText, formatTime } from '../format';
 import { IExport, IFinetune, exportFinetune } from './api';
+import { JobLink } from './JobLink';
 import { spreadErrors } from './params';
 
 const INPUTS = new Set(['model_name', 'merge', 'notes']);
@@ -170,6 +171,7 @@ function ExportRow(props: { item: IExport }): JSX.Element {
   const x = props.item;
   return (
     <li
+      className="sxwl-ft-item"
       data-testid="sxwl-ft-export-row"
       data-export-id={x.id}
       data-status={x.status}
@@ -186,6 +188,7 @@ function ExportRow(props: { item: IExport }): JSX.Element {
       {x.message && <div className="sxwl-message">{x.message}</div>}
       <div className="sxwl-row-meta">
         <span>{formatTime(x.created_at)}</span>
+        <JobLink jobId={x.job_id} />
         {x.status === 'ready' && x.model && (
           <span>
             in the Models tab; mount it or use it as the base of a new fine-tune

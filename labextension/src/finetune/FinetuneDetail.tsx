@@ -1,7 +1,7 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { ApiError, IJob, getJob, isFinal } from '../api';
+import { ApiError, isFinal } from '../api';
 import { BackHead } from '../BackHead';
 import { SxwlContext } from '../context';
 import { errorText, formatBytes, formatDuration, formatTime } from '../format';
@@ -22,6 +22,7 @@ import {
 } from './api';
 import { EvaluateSection } from './EvaluateSection';
 import { ExportSection } from './ExportSection';
+import { JobLink } from './JobLink';
 import { ICurvePoint, LossCurve, axisNumber } from './LossCurve';
 
 /** Keep at most this many points of a curve; older ones are thinned out. */
@@ -69,7 +70,6 @@ export function FinetuneDetail(props: IFinetuneDetailProps): JSX.Element {
   const ctx = React.useContext(SxwlContext);
   const root = React.useRef<HTMLDivElement>(null);
   const [ft, setFt] = React.useState<IFinetune | null>(null);
-  const [job, setJob] = React.useState<IJob | null>(null);
   const [train, setTrain] = React.useState<ICurvePoint[]>([]);
   const [evals, setEvals] = React.useState<ICurvePoint[]>([]);
   const [progress, setProgress] = React.useState<ITrainPoint | null>(null);
@@ -79,6 +79,16 @@ export function FinetuneDetail(props: IFinetuneDetailProps): JSX.Element {
   const [gone, setGone] = React.useState(false);
   // The highest step read so far: the next read asks for what came after it.
   const after = React.useRef(-1);
+  // Job and attempt of the run shown; undefined until the first answer.
+  const runKey = React.useRef<string | undefined>(undefined);
+
+  const resetCurve = (): void => {
+    after.current = -1;
+    setTrain([]);
+    setEvals([]);
+    setDone(null);
+    setProgress(null);
+  };
 
   const readMetrics = async (id: string): Promise<void> => {
     const m = await getFinetuneMetrics(id, after.current);
@@ -115,6 +125,13 @@ export function FinetuneDetail(props: IFinetuneDetailProps): JSX.Element {
       setError(errorText(e));
       return;
     }
+    // A resumed (or restarted) run starts again: read its curve afresh, so
+    // steps it repeats after its checkpoint replace the earlier points.
+    const run = `${current.job_id}:${current.attempt ?? 1}`;
+    if (runKey.current !== undefined && runKey.current !== run) {
+      resetCurve();
+    }
+    runKey.current = run;
     setFt(current);
     setError(null);
     if (current.progress) {
@@ -126,11 +143,6 @@ export function FinetuneDetail(props: IFinetuneDetailProps): JSX.Element {
       await readMetrics(current.id);
     } catch {
       // No metrics before the job starts; the next tick asks again.
-    }
-    if (current.job_id) {
-      getJob(current.job_id)
-        .then(setJob)
-        .catch(() => undefined);
     }
   };
 
@@ -148,13 +160,9 @@ export function FinetuneDetail(props: IFinetuneDetailProps): JSX.Element {
   );
 
   React.useEffect(() => {
-    after.current = -1;
+    resetCurve();
+    runKey.current = undefined;
     setFt(null);
-    setJob(null);
-    setTrain([]);
-    setEvals([]);
-    setProgress(null);
-    setDone(null);
     setGone(false);
   }, [props.finetuneId]);
 
@@ -258,6 +266,11 @@ export function FinetuneDetail(props: IFinetuneDetailProps): JSX.Element {
             .join(', ')}
         </span>
       </div>
+      {ft.status === 'Queued' && ft.wait_reason && (
+        <div className="sxwl-row-wait" data-testid="sxwl-ft-wait">
+          Waiting: {ft.wait_reason}
+        </div>
+      )}
       {ft.message && (
         <div className="sxwl-message" data-testid="sxwl-ft-message">
           {ft.message}
@@ -412,22 +425,12 @@ export function FinetuneDetail(props: IFinetuneDetailProps): JSX.Element {
       <details className="sxwl-section" open>
         <summary>
           Log
-          {ft.job_id && ctx.openJobInTab && (
-            <button
-              type="button"
-              className="sxwl-small-link"
-              data-testid="sxwl-ft-open-job"
-              title="Open the training job in a tab of the main area"
-              onClick={() => ft.job_id && ctx.openJobInTab?.(ft.job_id)}
-            >
-              job {ft.job_id} ⤢
-            </button>
-          )}
+          <JobLink jobId={ft.job_id} testid="sxwl-ft-open-job" />
         </summary>
         {ft.job_id ? (
           <LogViewer
             jobId={ft.job_id}
-            latestAttempt={job?.attempt ?? 1}
+            latestAttempt={ft.attempt ?? 1}
             running={!finished}
           />
         ) : (

@@ -167,6 +167,8 @@ export interface IFinetune {
   owner: string;
   status: JobStatus;
   job_id: string | null;
+  /** The training job's attempt: a resume makes the next one. */
+  attempt?: number;
   method: FinetuneMethod;
   model: IModelRef;
   datasets: (IDatasetRef & {
@@ -182,6 +184,8 @@ export interface IFinetune {
   started_at: string | null;
   finished_at: string | null;
   message: string;
+  /** Why a Queued fine-tune waits, in words. */
+  wait_reason?: string | null;
   evaluations: IEvaluation[];
   exports: IExport[];
 }
