@@ -384,7 +384,7 @@ export function FinetuneDetail(props: IFinetuneDetailProps): JSX.Element {
         </button>
         {train.length > 0 && (
           <a
-            className="sxwl-small-link"
+            className="sxwl-small-link sxwl-ft-link"
             href={tensorboardUrl(ft.id)}
             download={`${ft.name}-tensorboard.tar`}
             data-testid="sxwl-ft-tensorboard"
