@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.support import TEST_OUTPUT, Hub
+from tests.support import TEST_OUTPUT, Hub, start_hub
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -20,9 +21,16 @@ pytestmark = pytest.mark.slow
 
 
 def run_notebook(
-    name: str, hub: Hub, user: str, workdir: Path
+    name: str,
+    hub: Hub,
+    user: str,
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    timeout: int = 180,
 ) -> tuple[nbformat.NotebookNode, float]:
-    """Execute ``notebooks/<name>`` in ``workdir`` as ``user``; return it executed and the time."""
+    """Execute ``notebooks/<name>`` in ``workdir`` as ``user``; return it executed and the time.
+
+    ``env`` adds variables for the kernel; ``timeout`` bounds each cell, in seconds."""
     shutil.copy(NOTEBOOKS / name, workdir / name)
     nb = nbformat.read(workdir / name, as_version=4)
     env = {
@@ -31,10 +39,11 @@ def run_notebook(
         "SXWL_TOKEN": hub.token_for(user),
         # Importable from a source checkout as well as from an installed wheel.
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+        **(env or {}),
     }
     client = NotebookClient(
         nb,
-        timeout=180,
+        timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(workdir)}},
     )
@@ -60,19 +69,56 @@ def outputs_text(nb: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
+def widget_views(nb: nbformat.NotebookNode) -> list[dict[str, object]]:
+    """The outputs that are widgets."""
+    return [
+        o
+        for cell in nb.cells
+        for o in cell.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+
+
 def test_distributed_training_notebook(hub: Hub, tmp_path: Path) -> None:
     nb, seconds = run_notebook("01-distributed-training.ipynb", hub, "nina", tmp_path)
     text = outputs_text(nb)
     assert "resumed from checkpoint step-" in text
     assert "learned weights:" in text
     assert (tmp_path / "downloaded" / "model.pt").stat().st_size > 0
-    widget_views = [
-        o
-        for cell in nb.cells
-        for o in cell.get("outputs", [])
-        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
-    ]
-    assert len(widget_views) >= 4  # submit, restart, logs and jobs show widgets in a kernel
+    assert len(widget_views(nb)) >= 4  # submit, restart, logs and jobs show widgets in a kernel
     # The whole story, kernel start included, fits in a minute on a small machine.
     assert seconds < 90, f"the notebook took {seconds:.0f} s"
+    print(f"notebook ran in {seconds:.1f} s")
+
+
+@pytest.fixture(scope="module")
+def tiny_model_hub() -> Iterator[Hub]:
+    """A hub whose platform builds the tiny Llama (sxwl-tiny-llama) at its first start."""
+    with start_hub(
+        name="notebook-finetune", platform_args=["--SxwlPlatform.build_tiny_model=True"]
+    ) as hub:
+        yield hub
+
+
+def test_finetune_notebook(tiny_model_hub: Hub, tmp_path: Path) -> None:
+    nb, seconds = run_notebook(
+        "02-finetune-llm.ipynb",
+        tiny_model_hub,
+        "fiona",
+        tmp_path,
+        env={"SXWL_MOUNT_ROOT": str(tmp_path / "mnt")},
+        timeout=300,
+    )
+    text = outputs_text(nb)
+    assert "base model: sxwl-tiny-llama v1" in text
+    assert "loss " in text and "tokens/s" in text
+    assert "ROUGE-1 " in text and "BLEU-4 " in text  # the scores, as evaluate prints them
+    assert "exported ft-" in text and "tiny-llama-alpaca v1" in text
+    mounted = tmp_path / "mnt" / "models" / "tiny-llama-alpaca"
+    assert (mounted / "config.json").is_file()
+    assert any(
+        p.name.startswith("events.out.tfevents") for p in (tmp_path / "tensorboard").rglob("*")
+    )
+    # The datasets table, the live fine-tune view and the fine-tunes table are widgets.
+    assert len(widget_views(nb)) >= 3
     print(f"notebook ran in {seconds:.1f} s")
