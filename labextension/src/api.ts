@@ -251,7 +251,8 @@ function encodePath(path: string): string {
   return path.split('/').map(encodeURIComponent).join('/');
 }
 
-async function request(
+/** Call the API; a non-2xx answer throws an `ApiError` carrying its field errors. */
+export async function request(
   path: string,
   init: RequestInit = {},
   prefix: string = API_PREFIX
@@ -286,7 +287,8 @@ async function toApiError(response: Response): Promise<ApiError> {
   return new ApiError(response.status, message, problem.errors ?? []);
 }
 
-async function json<T>(
+/** Call the API and parse its JSON answer. */
+export async function json<T>(
   path: string,
   init: RequestInit = {},
   prefix: string = API_PREFIX
@@ -295,7 +297,8 @@ async function json<T>(
   return (await response.json()) as T;
 }
 
-function jsonBody(body: unknown, method = 'POST'): RequestInit {
+/** A request carrying `body` as JSON. */
+export function jsonBody(body: unknown, method = 'POST'): RequestInit {
   return {
     method,
     body: JSON.stringify(body),

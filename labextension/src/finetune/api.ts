@@ -4,10 +4,7 @@
  * problem+json `errors[]` that name fields like `params.learning_rate`,
  * `datasets[0]`, `model` or `yaml`.
  */
-import { URLExt } from '@jupyterlab/coreutils';
-import { ServerConnection } from '@jupyterlab/services';
-
-import { API_PREFIX, ApiError, IFieldError, JobStatus, apiUrl } from '../api';
+import { JobStatus, apiUrl, json, jsonBody, request } from '../api';
 
 export type FinetuneMethod = 'LoRA' | 'LoRA+' | 'QLoRA' | 'full';
 
@@ -190,54 +187,15 @@ export interface IFinetune {
   exports: IExport[];
 }
 
-interface IProblem {
-  title?: string;
-  detail?: string;
-  errors?: IFieldError[];
+function get<T>(path: string): Promise<T> {
+  return json<T>(path);
 }
 
-async function call(path: string, init: RequestInit = {}): Promise<Response> {
-  const settings = ServerConnection.makeSettings();
-  const url = URLExt.join(settings.baseUrl, API_PREFIX, path);
-  let response: Response;
-  try {
-    response = await ServerConnection.makeRequest(url, init, settings);
-  } catch (error) {
-    throw new ApiError(0, `cannot reach the Jupyter server: ${String(error)}`);
-  }
-  if (!response.ok) {
-    const text = await response.text();
-    let problem: IProblem;
-    try {
-      problem = JSON.parse(text) as IProblem;
-    } catch {
-      problem = { detail: text.slice(0, 300) };
-    }
-    throw new ApiError(
-      response.status,
-      problem.detail ||
-        problem.title ||
-        `${response.status} ${response.statusText}`,
-      problem.errors ?? []
-    );
-  }
-  return response;
-}
-
-async function get<T>(path: string): Promise<T> {
-  return (await (await call(path)).json()) as T;
-}
-
-async function post<T>(path: string, body?: unknown): Promise<T> {
-  const init: RequestInit =
-    body === undefined
-      ? { method: 'POST' }
-      : {
-          method: 'POST',
-          body: JSON.stringify(body),
-          headers: { 'Content-Type': 'application/json' }
-        };
-  return (await (await call(path, init)).json()) as T;
+function post<T>(path: string, body?: unknown): Promise<T> {
+  return json<T>(
+    path,
+    body === undefined ? { method: 'POST' } : jsonBody(body)
+  );
 }
 
 const one = (id: string): string => `finetunes/${encodeURIComponent(id)}`;
@@ -276,7 +234,7 @@ export function resumeFinetune(id: string): Promise<IFinetune> {
 }
 
 export async function deleteFinetune(id: string): Promise<void> {
-  await call(one(id), { method: 'DELETE' });
+  await request(one(id), { method: 'DELETE' });
 }
 
 export interface IEvaluateRequest {
