@@ -1709,6 +1709,22 @@ def _print_json(data: Any, out: Out) -> None:
     out.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+def _emit(
+    args: argparse.Namespace,
+    out: Out,
+    data: Any,
+    text: Callable[..., str],
+    *extra: Any,
+    **options: Any,
+) -> int:
+    """Print ``data`` as JSON with ``--json``, else as ``text(data, *extra, **options)``."""
+    if args.json:
+        _print_json(data, out)
+    else:
+        out.write(text(data, *extra, **options) + "\n")
+    return 0
+
+
 def cmd_login(args: argparse.Namespace, client_factory: Callable[..., Client], out: Out) -> int:
     token = args.login_token
     if not token:
@@ -1825,20 +1841,12 @@ def cmd_submit(args: argparse.Namespace, client: Client, out: Out) -> int:
 
 def cmd_jobs(args: argparse.Namespace, client: Client, out: Out) -> int:
     jobs = client.jobs(status=args.status, q=args.query, all_users=args.all)
-    if args.json:
-        _print_json(jobs, out)
-    else:
-        out.write(format_jobs(jobs, show_owner=args.all) + "\n")
-    return 0
+    return _emit(args, out, jobs, format_jobs, show_owner=args.all)
 
 
 def cmd_job(args: argparse.Namespace, client: Client, out: Out) -> int:
     job = client.job(args.id)
-    if args.json:
-        _print_json(job, out)
-    else:
-        out.write(format_job(job) + "\n")
-    return 0
+    return _emit(args, out, job, format_job)
 
 
 def cmd_logs(args: argparse.Namespace, client: Client, out: Out) -> int:
@@ -1920,11 +1928,7 @@ def _end_progress(args: argparse.Namespace) -> None:
 
 def cmd_datasets(args: argparse.Namespace, client: Client, out: Out) -> int:
     items = client.datasets(all_users=args.all)
-    if args.json:
-        _print_json(items, out)
-    else:
-        out.write(format_datasets(items) + "\n")
-    return 0
+    return _emit(args, out, items, format_datasets)
 
 
 def cmd_dataset_create(args: argparse.Namespace, client: Client, out: Out) -> int:
@@ -1957,20 +1961,12 @@ def cmd_dataset_import(args: argparse.Namespace, client: Client, out: Out) -> in
 
 def cmd_dataset_show(args: argparse.Namespace, client: Client, out: Out) -> int:
     ds = client.dataset(args.name)
-    if args.json:
-        _print_json(ds, out)
-    else:
-        out.write(format_dataset(ds) + "\n")
-    return 0
+    return _emit(args, out, ds, format_dataset)
 
 
 def cmd_dataset_records(args: argparse.Namespace, client: Client, out: Out) -> int:
     page = client.records(args.name, offset=args.offset, limit=args.limit, only=args.only)
-    if args.json:
-        _print_json(page, out)
-    else:
-        out.write(format_records(page) + "\n")
-    return 0
+    return _emit(args, out, page, format_records)
 
 
 def cmd_publish(args: argparse.Namespace, client: Client, out: Out) -> int:
@@ -1996,11 +1992,7 @@ def cmd_publish(args: argparse.Namespace, client: Client, out: Out) -> int:
 
 def cmd_dataset_versions(args: argparse.Namespace, client: Client, out: Out) -> int:
     versions = client.dataset_versions(args.name)
-    if args.json:
-        _print_json(versions, out)
-    else:
-        out.write(format_dataset_versions(versions) + "\n")
-    return 0
+    return _emit(args, out, versions, format_dataset_versions)
 
 
 def cmd_dataset_download(args: argparse.Namespace, client: Client, out: Out) -> int:
@@ -2025,11 +2017,7 @@ def cmd_dataset_accelerate(args: argparse.Namespace, client: Client, out: Out) -
 
 def cmd_dataset_share(args: argparse.Namespace, client: Client, out: Out) -> int:
     share = client.share_dataset(args.name, expires_in_days=args.days)
-    if args.json:
-        _print_json(share, out)
-    else:
-        out.write(format_share(share, "dataset") + "\n")
-    return 0
+    return _emit(args, out, share, format_share, "dataset")
 
 
 def cmd_dataset_add_shared(args: argparse.Namespace, client: Client, out: Out) -> int:
@@ -2058,11 +2046,7 @@ def cmd_dataset_delete(args: argparse.Namespace, client: Client, out: Out) -> in
 
 def cmd_models(args: argparse.Namespace, client: Client, out: Out) -> int:
     items = client.models(all_users=args.all)
-    if args.json:
-        _print_json(items, out)
-    else:
-        out.write(format_models(items) + "\n")
-    return 0
+    return _emit(args, out, items, format_models)
 
 
 def cmd_model_create(args: argparse.Namespace, client: Client, out: Out) -> int:
@@ -2078,11 +2062,7 @@ def cmd_model_create(args: argparse.Namespace, client: Client, out: Out) -> int:
 
 def cmd_model_show(args: argparse.Namespace, client: Client, out: Out) -> int:
     m = client.model(args.name)
-    if args.json:
-        _print_json(m, out)
-    else:
-        out.write(format_model(m) + "\n")
-    return 0
+    return _emit(args, out, m, format_model)
 
 
 def _version_line(name: str, v: dict[str, Any]) -> str:
@@ -2121,20 +2101,12 @@ def cmd_model_import(args: argparse.Namespace, client: Client, out: Out) -> int:
 
 def cmd_model_versions(args: argparse.Namespace, client: Client, out: Out) -> int:
     versions = client.model_versions(args.name)
-    if args.json:
-        _print_json(versions, out)
-    else:
-        out.write(format_model_versions(versions) + "\n")
-    return 0
+    return _emit(args, out, versions, format_model_versions)
 
 
 def cmd_model_files(args: argparse.Namespace, client: Client, out: Out) -> int:
     files = client.model_files(args.name, args.version)
-    if args.json:
-        _print_json(files, out)
-    else:
-        out.write(format_model_files(files) + "\n")
-    return 0
+    return _emit(args, out, files, format_model_files)
 
 
 def cmd_model_download(args: argparse.Namespace, client: Client, out: Out) -> int:
@@ -2169,11 +2141,7 @@ def cmd_model_export(args: argparse.Namespace, client: Client, out: Out) -> int:
 
 def cmd_model_share(args: argparse.Namespace, client: Client, out: Out) -> int:
     share = client.share_model(args.name, version=args.version, expires_in_days=args.days)
-    if args.json:
-        _print_json(share, out)
-    else:
-        out.write(format_share(share, "model") + "\n")
-    return 0
+    return _emit(args, out, share, format_share, "model")
 
 
 def cmd_model_import_shared(args: argparse.Namespace, client: Client, out: Out) -> int:
@@ -2221,11 +2189,7 @@ def cmd_unmount(args: argparse.Namespace, out: Out) -> int:
 
 def cmd_mounts(args: argparse.Namespace, out: Out) -> int:
     items = lab_mounts.list_mounts()
-    if args.json:
-        _print_json(items, out)
-    else:
-        out.write(format_mounts(items) + "\n")
-    return 0
+    return _emit(args, out, items, format_mounts)
 
 
 # -- fine-tune commands --------------------------------------------------------------------
@@ -2313,11 +2277,7 @@ def watch_finetune(
 
 def cmd_finetunes(args: argparse.Namespace, client: Client, out: Out) -> int:
     items = client.finetunes()
-    if args.json:
-        _print_json(items, out)
-    else:
-        out.write(format_finetunes(items) + "\n")
-    return 0
+    return _emit(args, out, items, format_finetunes)
 
 
 def cmd_finetune_create(args: argparse.Namespace, client: Client, out: Out) -> int:
@@ -2337,11 +2297,7 @@ def cmd_finetune_create(args: argparse.Namespace, client: Client, out: Out) -> i
 
 def cmd_finetune_show(args: argparse.Namespace, client: Client, out: Out) -> int:
     ft = client.finetune(args.id)
-    if args.json:
-        _print_json(ft, out)
-    else:
-        out.write(format_finetune(ft) + "\n")
-    return 0
+    return _emit(args, out, ft, format_finetune)
 
 
 def cmd_finetune_metrics(args: argparse.Namespace, client: Client, out: Out) -> int:
@@ -2351,11 +2307,7 @@ def cmd_finetune_metrics(args: argparse.Namespace, client: Client, out: Out) -> 
             out.flush()
         return 0
     points = client.finetune_points(args.id, after=args.after)
-    if args.json:
-        _print_json(points, out)
-    else:
-        out.write(format_metrics(points) + "\n")
-    return 0
+    return _emit(args, out, points, format_metrics)
 
 
 def cmd_finetune_logs(args: argparse.Namespace, client: Client, out: Out) -> int:
@@ -2447,11 +2399,7 @@ def cmd_finetune_tensorboard(args: argparse.Namespace, client: Client, out: Out)
 
 def cmd_finetune_defaults(args: argparse.Namespace, client: Client, out: Out) -> int:
     defaults = client.finetune_defaults()
-    if args.json:
-        _print_json(defaults, out)
-    else:
-        out.write(format_defaults(defaults) + "\n")
-    return 0
+    return _emit(args, out, defaults, format_defaults)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Client, Out], int]] = {
