@@ -413,6 +413,34 @@ def _stop_tree(proc: subprocess.Popen[bytes], timeout: float = 90) -> list[str]:
     return leaked
 
 
+TINY_MODEL = "sxwl-tiny-llama"
+
+
+@contextlib.contextmanager
+def start_tiny_hub(name: str) -> Iterator[Hub]:
+    """A hub whose platform builds the tiny Llama (``sxwl-tiny-llama``) at its first start."""
+    with start_hub(name=name, platform_args=["--SxwlPlatform.build_tiny_model=True"]) as hub:
+        yield hub
+
+
+def wait_tiny_model(hub: Hub, user: str, timeout: float = 240) -> None:
+    """Wait until ``user`` sees a ready version of the tiny model (it builds at first start)."""
+    deadline = time.monotonic() + timeout
+    headers = {"Authorization": f"token {hub.token_for(user)}"}
+    while True:
+        r = requests.get(f"{hub.platform_url}models", headers=headers, timeout=30)
+        r.raise_for_status()
+        tiny = next((m for m in r.json()["models"] if m["name"] == TINY_MODEL), {})
+        if ((tiny.get("latest") or {}).get("status")) == "failed":
+            raise AssertionError(
+                f"the tiny model failed to build: {tiny}\n{hub.platform_log()[-4000:]}"
+            )
+        if tiny.get("latest_version"):
+            return
+        assert time.monotonic() < deadline, f"{TINY_MODEL} was not built: {tiny}"
+        time.sleep(1)
+
+
 @contextlib.contextmanager
 def start_hub(
     *,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Hub, start_hub
+from tests.support import Hub, start_tiny_hub, wait_tiny_model
 from tests.test_cli import Sxwl
 
 pytestmark = pytest.mark.slow
@@ -37,24 +37,15 @@ report_to: none
 
 @pytest.fixture(scope="module")
 def tiny_hub() -> Iterator[Hub]:
-    with start_hub(
-        name="finetune-cli", platform_args=["--SxwlPlatform.build_tiny_model=True"]
-    ) as hub:
+    with start_tiny_hub("finetune-cli") as hub:
         yield hub
 
 
 @pytest.fixture
 def sxwl(tiny_hub: Hub, tmp_path: Path) -> Sxwl:
     """``sxwl`` as hana, once the tiny model is ready."""
-    cli = Sxwl.for_hub(tiny_hub, tiny_hub.token_for("hana"), tmp_path)
-    deadline = time.monotonic() + 240
-    while not any(
-        m["name"] == "sxwl-tiny-llama" and m.get("latest_version")
-        for m in json.loads(cli("models", "--json"))
-    ):
-        assert time.monotonic() < deadline, "sxwl-tiny-llama was not built"
-        time.sleep(1)
-    return cli
+    wait_tiny_model(tiny_hub, "hana")
+    return Sxwl.for_hub(tiny_hub, tiny_hub.token_for("hana"), tmp_path)
 
 
 def test_help_and_defaults(sxwl: Sxwl) -> None:

@@ -4,7 +4,6 @@ the live view (with its loss curve) and tables in a kernel."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from jupyter_sxwl import magics
-from jupyter_sxwl.client import Client
-from tests.support import Hub, start_hub
+from tests.support import Hub, start_tiny_hub, wait_tiny_model
 
 pytestmark = pytest.mark.slow
 
@@ -36,9 +34,7 @@ logging_steps: 1
 
 @pytest.fixture(scope="module")
 def tiny_hub() -> Iterator[Hub]:
-    with start_hub(
-        name="finetune-magics", platform_args=["--SxwlPlatform.build_tiny_model=True"]
-    ) as hub:
+    with start_tiny_hub("finetune-magics") as hub:
         yield hub
 
 
@@ -52,13 +48,7 @@ def shell(
     monkeypatch.setenv("SXWL_TOKEN", tiny_hub.token_for("ines"))
     monkeypatch.setenv("SXWL_MOUNT_ROOT", str(tmp_path / "mnt"))
     monkeypatch.chdir(tmp_path)
-    client = Client()
-    deadline = time.monotonic() + 240
-    while not any(
-        m["name"] == "sxwl-tiny-llama" and m.get("latest_version") for m in client.models()
-    ):
-        assert time.monotonic() < deadline, "sxwl-tiny-llama was not built"
-        time.sleep(1)
+    wait_tiny_model(tiny_hub, "ines")
     magics.reset_client()
     sh = InteractiveShell.instance()
     sh.run_line_magic("load_ext", "jupyter_sxwl")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_sxwl.client import Client, SxwlAPIError
-from tests.support import Hub, start_hub
+from tests.support import Hub, start_tiny_hub, wait_tiny_model
 
 pytestmark = pytest.mark.slow
 
@@ -34,23 +34,15 @@ output_dir: saves/ignored
 
 @pytest.fixture(scope="module")
 def tiny_hub() -> Iterator[Hub]:
-    with start_hub(
-        name="finetune-sdk", platform_args=["--SxwlPlatform.build_tiny_model=True"]
-    ) as hub:
+    with start_tiny_hub("finetune-sdk") as hub:
         yield hub
 
 
 @pytest.fixture
 def client(tiny_hub: Hub) -> Client:
     """Gwen's client, once the tiny model is ready."""
-    client = Client(url=tiny_hub.platform_url, token=tiny_hub.token_for("gwen"))
-    deadline = time.monotonic() + 240
-    while not any(
-        m["name"] == "sxwl-tiny-llama" and m.get("latest_version") for m in client.models()
-    ):
-        assert time.monotonic() < deadline, "sxwl-tiny-llama was not built"
-        time.sleep(1)
-    return client
+    wait_tiny_model(tiny_hub, "gwen")
+    return Client(url=tiny_hub.platform_url, token=tiny_hub.token_for("gwen"))
 
 
 def field_errors(error: SxwlAPIError) -> dict[str, str]:
