@@ -135,7 +135,7 @@ def test_stop_then_resume_with_wait(sxwl: Sxwl) -> None:
     out = sxwl.sh(
         "finetune create --name cli-stop --model sxwl-tiny-llama --dataset alpaca_en_demo:1 "
         "--set cutoff_len=32 --set max_samples=80 --set per_device_train_batch_size=2 "
-        "--set num_train_epochs=1 --set save_steps=2 --set val_size=4 --json"
+        "--set max_steps=300 --set save_steps=20 --set val_size=4 --json"
     )
     ft = json.loads(out)
     deadline = time.monotonic() + 300

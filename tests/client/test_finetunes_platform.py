@@ -140,8 +140,9 @@ def test_stopped_finetune_resumes_to_the_same_step_count(client: Client) -> None
         max_samples=80,
         val_size=4,
         per_device_train_batch_size=2,
-        num_train_epochs=1,
-        save_steps=2,
+        # Enough steps that the run cannot end before the stop below takes effect.
+        max_steps=300,
+        save_steps=20,
         logging_steps=1,
     )
     # A validation loss is written at each checkpoint: stop once there is one.

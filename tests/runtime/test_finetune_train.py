@@ -302,7 +302,8 @@ def wait_for(predicate: Any, timeout: float = 120) -> None:
 def test_resume_after_sigkill_ends_at_the_same_step_and_loss(
     tiny_model: Path, tmp_path: Path
 ) -> None:
-    steps = 6
+    # Enough steps after checkpoint-4 that the run cannot finish before it is killed.
+    steps = 40
     whole = tmp_path / "whole"
     config = make_config(tiny_model, whole, max_steps=steps, save_steps=2, lora_dropout=0.1)
     assert run_action("train", write_config(whole, config)).returncode == 0
