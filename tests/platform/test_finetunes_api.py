@@ -33,6 +33,9 @@ from tests.platform.test_datasets_api import (
 from tests.platform.test_models_api import wait_version
 from tests.support import Hub, start_hub
 
+# The end-to-end fine-tune: enough steps that it cannot end between the test seeing step 5
+# and its stop taking effect (the tiny model runs several steps a second).
+STEPS = 60
 LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -470,7 +473,7 @@ def test_train_stop_resume_evaluate_export_and_mount(alice: Api, api_hub: Hub) -
                 "max_samples": 64,
                 "cutoff_len": 128,
                 "per_device_train_batch_size": 4,
-                "max_steps": 24,
+                "max_steps": STEPS,
                 "save_steps": 4,
                 "logging_steps": 1,
                 "learning_rate": 1e-3,
@@ -492,7 +495,7 @@ def test_train_stop_resume_evaluate_export_and_mount(alice: Api, api_hub: Hub) -
         assert time.monotonic() < deadline, got
         time.sleep(0.2)
     progress = got["progress"]
-    assert progress["total_steps"] == 24 and progress["loss"] > 0
+    assert progress["total_steps"] == STEPS and progress["loss"] > 0
     assert {"epoch", "learning_rate", "tokens_per_second", "memory_mb", "eta_seconds"} <= set(
         progress
     )
@@ -501,7 +504,7 @@ def test_train_stop_resume_evaluate_export_and_mount(alice: Api, api_hub: Hub) -
     wait_finetune(alice, ft["id"], "Stopped")
     first = alice.get(f"finetunes/{ft['id']}/metrics")["points"]
     stopped_at = max(p["step"] for p in first if p["kind"] == "train")
-    assert 5 <= stopped_at < 24
+    assert 5 <= stopped_at < STEPS
     r = alice.call("POST", f"finetunes/{ft['id']}/resume")
     assert r.status_code == 200, r.text
     assert r.json()["attempt"] == 2
@@ -511,12 +514,12 @@ def test_train_stop_resume_evaluate_export_and_mount(alice: Api, api_hub: Hub) -
     # One continuous curve: every step once, ending at the total.
     metrics = alice.get(f"finetunes/{ft['id']}/metrics")
     train = [p["step"] for p in metrics["points"] if p["kind"] == "train"]
-    assert train == list(range(1, 25)), train
-    assert metrics["points"][-1]["kind"] == "done" and metrics["progress"]["step"] == 24
+    assert train == list(range(1, STEPS + 1)), train
+    assert metrics["points"][-1]["kind"] == "done" and metrics["progress"]["step"] == STEPS
     assert any(p["kind"] == "eval" for p in metrics["points"])
     newer = alice.get(f"finetunes/{ft['id']}/metrics?after=20")["points"]
     assert newer and min(p["step"] for p in newer) == 21
-    assert done["progress"]["step"] == 24
+    assert done["progress"]["step"] == STEPS
 
     # TensorBoard event files.
     r = alice.call("GET", f"finetunes/{ft['id']}/tensorboard")
@@ -565,7 +568,7 @@ def test_train_stop_resume_evaluate_export_and_mount(alice: Api, api_hub: Hub) -
     lineage = v["lineage"]
     assert lineage["finetune"] == ft["id"] and lineage["base"]["name"] == "sxwl-tiny-llama"
     assert lineage["datasets"][0]["name"] == "alpaca_en_demo"
-    assert lineage["params"]["max_steps"] == 24 and lineage["scores"] == ev["scores"]
+    assert lineage["params"]["max_steps"] == STEPS and lineage["scores"] == ev["scores"]
     files = {f["path"] for f in alice.get("models/tiny-tuned/versions/1/files")["files"]}
     assert "config.json" in files and any(f.endswith(".safetensors") for f in files)
     r = alice.call("POST", "mounts/resolve", json={"kind": "model", "name": "tiny-tuned"})
@@ -592,3 +595,39 @@ def test_train_stop_resume_evaluate_export_and_mount(alice: Api, api_hub: Hub) -
     # Deleting the fine-tune keeps the exported model.
     assert alice.call("DELETE", f"finetunes/{ft['id']}").status_code == 204
     assert alice.get("models/tiny-tuned/versions/1")["status"] == "ready"
+
+
+def test_two_processes_train_data_parallel_through_a_pytorch_job(alice: Api) -> None:
+    """procs_per_node 2: a pytorch job (torchrun, gloo on CPU); each step is reported once."""
+    tiny = next(m for m in alice.get("models")["models"] if m["name"] == "sxwl-tiny-llama")
+    assert wait_version(alice, tiny["id"], 1, timeout=300)["status"] == "ready"
+    wait_preset_dataset(alice, "alpaca_en_demo")
+    r = alice.call(
+        "POST",
+        "finetunes",
+        json={
+            "name": "tiny-ddp",
+            "model": "sxwl-tiny-llama",
+            "datasets": [{"name": "alpaca_en_demo"}],
+            "params": {
+                "max_samples": 32,
+                "cutoff_len": 64,
+                "per_device_train_batch_size": 2,
+                "max_steps": 6,
+                "save_steps": 3,
+                "logging_steps": 1,
+            },
+            "resources": {"procs_per_node": 2, "cpu_per_node": 2, "memory_gb_per_node": 4},
+        },
+    )
+    assert r.status_code == 201, r.text
+    ft = r.json()
+    assert alice.get(f"jobs/{ft['job_id']}")["job_type"] == "pytorch"
+    done = wait_finetune(alice, ft["id"], "Succeeded")
+    assert done["progress"]["step"] == 6
+    points = alice.get(f"finetunes/{ft['id']}/metrics")["points"]
+    assert [p["step"] for p in points if p["kind"] == "train"] == [1, 2, 3, 4, 5, 6]
+    assert [p["kind"] for p in points].count("done") == 1
+    log = alice.call("GET", f"jobs/{ft['job_id']}/logs").text
+    assert "x2:" in log, log[-2000:]
+    assert alice.call("DELETE", f"finetunes/{ft['id']}").status_code == 204
