@@ -33,13 +33,14 @@ from tests.e2e.test_panel import (  # noqa: F401
     _shot,
     page,
 )
-from tests.support import Hub, start_hub
+from tests.support import TINY_MODEL, Hub, start_tiny_hub
 
 pytestmark = pytest.mark.e2e
 
-TINY_MODEL = "sxwl-tiny-llama"
 DATASET = "alpaca_en_demo"
-STEPS = 40
+# On a quiet machine the tiny model runs about 13 steps a second: enough steps that the run
+# cannot end between the panel showing step STOP_AT and the stop taking effect.
+STEPS = 300
 # Stopped once the curve has this many points: past the checkpoint at step 20.
 STOP_AT = 22
 FINAL = {"Succeeded", "Failed", "Stopped", "TimedOut"}
@@ -67,9 +68,7 @@ output_dir: saves/tiny/lora/sft
 @pytest.fixture(scope="module")
 def ft_hub() -> Iterator[Hub]:
     """A hub whose platform builds the tiny model, ready once model and dataset are."""
-    with start_hub(
-        name="panel-finetune", platform_args=["--SxwlPlatform.build_tiny_model=True"]
-    ) as hub:
+    with start_tiny_hub("panel-finetune") as hub:
         _wait_catalogue(hub, hub.token_for("ft-setup"))
         yield hub
 

@@ -1,10 +1,11 @@
 import { HTMLSelect } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { ApiError, IDataset, listDatasets } from '../api';
+import { IDataset, listDatasets } from '../api';
 import { StateBadge } from '../badges';
 import { Field } from '../Field';
-import { errorText, formatTime } from '../format';
+import { formatTime } from '../format';
+import { formErrors } from '../formErrors';
 import {
   IEvaluation,
   IFinetune,
@@ -12,7 +13,6 @@ import {
   predictionsUrl
 } from './api';
 import { JobLink } from './JobLink';
-import { spreadErrors } from './params';
 
 const SCORE_KEYS = ['rouge-1', 'rouge-2', 'rouge-l', 'bleu-4'] as const;
 const SCORE_LABELS: Record<(typeof SCORE_KEYS)[number], string> = {
@@ -22,7 +22,7 @@ const SCORE_LABELS: Record<(typeof SCORE_KEYS)[number], string> = {
   'bleu-4': 'BLEU-4'
 };
 
-const INPUTS = new Set(['dataset', 'max_samples', 'max_new_tokens']);
+const INPUTS = ['dataset', 'max_samples', 'max_new_tokens'];
 
 /**
  * Evaluate a trained fine-tune: generate on the validation split or a chosen
@@ -93,18 +93,9 @@ export function EvaluateSection(props: {
         ]
       });
     } catch (err) {
-      const spread = spreadErrors(
-        err instanceof ApiError ? err.errors : [],
-        INPUTS
-      );
-      setErrors(spread.fields);
-      setGeneral(
-        spread.other.length
-          ? spread.other.join('\n')
-          : Object.keys(spread.fields).length
-            ? null
-            : errorText(err)
-      );
+      const shown = formErrors(err, INPUTS);
+      setErrors(shown.fields);
+      setGeneral(shown.general);
     } finally {
       setBusy(false);
     }

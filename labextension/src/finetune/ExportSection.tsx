@@ -1,14 +1,13 @@
 import * as React from 'react';
 
-import { ApiError } from '../api';
 import { StateBadge } from '../badges';
 import { Field } from '../Field';
-import { errorText, formatTime } from '../format';
+import { formatTime } from '../format';
+import { formErrors } from '../formErrors';
 import { IExport, IFinetune, exportFinetune } from './api';
 import { JobLink } from './JobLink';
-import { spreadErrors } from './params';
 
-const INPUTS = new Set(['model_name', 'merge', 'notes']);
+const INPUTS = ['model_name', 'merge', 'notes'];
 
 /**
  * Export a trained fine-tune into the model repository: the adapter merged
@@ -49,18 +48,9 @@ export function ExportSection(props: {
         exports: [answer, ...ft.exports.filter(x => x.id !== answer.id)]
       });
     } catch (err) {
-      const spread = spreadErrors(
-        err instanceof ApiError ? err.errors : [],
-        INPUTS
-      );
-      setErrors(spread.fields);
-      setGeneral(
-        spread.other.length
-          ? spread.other.join('\n')
-          : Object.keys(spread.fields).length
-            ? null
-            : errorText(err)
-      );
+      const shown = formErrors(err, INPUTS);
+      setErrors(shown.fields);
+      setGeneral(shown.general);
     } finally {
       setBusy(false);
     }
