@@ -103,11 +103,12 @@ def _watch_curve(
     until: Callable[[int, str | None], bool],
     *,
     ends: str | None = None,
+    readings: int = 1,
     timeout: float = 300,
 ) -> list[int]:
-    """Read the curve's number of points every 0.3 s until ``until(points, status)`` holds;
-    return the distinct numbers seen. A run that ends first (with another status than
-    ``ends``) fails the test with its log."""
+    """Read the curve's number of points every 0.3 s until ``until(points, status)`` holds
+    and at least ``readings`` distinct numbers were seen; return them. A run that ends first
+    (with another status than ``ends``) fails the test with its log."""
     curve = detail.get_by_test_id("sxwl-ft-curve")
     bad = FINAL - {ends}
     seen: list[int] = []
@@ -117,7 +118,7 @@ def _watch_curve(
         if points and (not seen or seen[-1] != points):
             seen.append(points)
         status = detail.get_attribute("data-status")
-        if until(points, status):
+        if until(points, status) and len(seen) >= readings:
             return seen
         assert status not in bad, (
             f"fine-tune {detail.get_attribute('data-ft-id')} ended {status} (points {seen}); "
@@ -207,7 +208,9 @@ def test_create_a_finetune_from_the_form_and_watch_the_loss_curve_grow(
         expect(detail.get_by_test_id("sxwl-ft-method")).to_have_text("LoRA")
 
         curve = detail.get_by_test_id("sxwl-ft-curve")
-        seen = _watch_curve(detail, lambda points, status: points >= STOP_AT)
+        # Watched past the checkpoint, and until the curve was seen to grow (the panel re-reads
+        # it every few seconds: its first reading may already be past the checkpoint).
+        seen = _watch_curve(detail, lambda points, status: points >= STOP_AT, readings=2)
         assert len(seen) >= 2, f"the curve did not grow while the run was watched: {seen}"
         assert seen == sorted(seen), seen
         expect(detail.get_by_test_id("sxwl-ft-step")).to_contain_text(f"of {STEPS}")
