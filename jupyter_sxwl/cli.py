@@ -1,5 +1,6 @@
 """``sxwl``: the command line of the platform: jobs (submit, list, follow, stop, download),
-datasets (import, publish, share), models (import, download, export, share) and mounts.
+datasets (import, publish, share), models (import, download, export, share), fine-tunes,
+services (deploy, update, keys, logs, chat) and mounts.
 
 The parser built here is shared with the ``%sxwl`` magics, so a command reads the same in a
 terminal and in a notebook. Errors print as ``error: …`` lines, never as tracebacks; the exit
@@ -32,6 +33,7 @@ from .client.connection import api_root
 from .client.datasets import ANNOTATION_TYPES, RECORD_FILTERS, import_progress
 from .client.finetunes import FINETUNE_FINAL_STATUSES, dataset_ref
 from .client.models import version_progress
+from .client.services import model_ref
 from .client.uploads import Progress, ProgressCallback, operation_progress
 
 MOUNT_KINDS = lab_mounts.KINDS
@@ -735,12 +737,164 @@ def _add_finetune_commands(sub: _CommandList, prog: str) -> None:
     _json_option(p)
 
 
+SERVICE_EXAMPLE = """\
+examples:
+  {prog} deploy tiny-chat --model sxwl-tiny-llama --cpu 2 --sleep-after 30 --wait
+  {prog} deploy tuned --model sxwl-tiny-llama --adapter my-lora:1 --wait
+  {prog} deploy app --image python:3.12 --code-dir . --requirements requirements.txt \\
+      --command "python app.py" --port 7860
+  {prog} service keys tiny-chat --create       a key: its secret is shown this once
+  {prog} chat tiny-chat "Hello!"               streams the answer
+  {prog} service update tiny-chat --model sxwl-tiny-llama:2 --wait
+  {prog} service logs tiny-chat; {prog} service stop tiny-chat; {prog} service delete tiny-chat
+"""
+
+
+def _model_spec(text: str) -> dict[str, Any]:
+    """``NAME`` or ``NAME:N`` -> ``{"name", "version"?}``."""
+    ref = model_ref(text)
+    if not ref or not ref.get("name") or text.endswith(":"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME or NAME:VERSION, e.g. my-llama:2")
+    return ref
+
+
+def _add_service_resource_options(p: argparse.ArgumentParser) -> None:
+    resources = p.add_argument_group("resources")
+    resources.add_argument("--flavour", help="accelerator flavour (see `sxwl flavours`)")
+    resources.add_argument(
+        "--accelerators", type=int, metavar="N", help="cards (GPU/NPU) per replica, 0 for CPU"
+    )
+    resources.add_argument("--cpu", type=float, metavar="CORES", help="CPU cores per replica")
+    resources.add_argument("--memory-gb", type=float, metavar="GB", help="memory per replica")
+    resources.add_argument("--replicas", type=_positive_int, metavar="N", help="copies to run")
+    resources.add_argument(
+        "--sleep-after",
+        type=int,
+        metavar="MIN",
+        dest="sleep_after_minutes",
+        help="sleep after MIN idle minutes (no cost while asleep; a request wakes it); "
+        "0 never sleeps",
+    )
+
+
+def _add_service_commands(sub: _CommandList, prog: str) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser(
+        "deploy",
+        help="deploy a model version (OpenAI API) or any HTTP app as a service",
+        formatter_class=raw,
+        description="Deploy a service. With --model it serves that model version of the "
+        "repository\n(and --adapter on top) with the OpenAI HTTP API; otherwise it runs "
+        "--command in\n--image with your code, listening on --port. Every service is reached "
+        "through\nthe platform at /endpoints/NAME/ with a key (`service keys NAME --create`).",
+        epilog=SERVICE_EXAMPLE.format(prog=prog),
+    )
+    p.add_argument("name", metavar="NAME", help="the service's name (letters, digits, -)")
+    llm = p.add_argument_group("an LLM")
+    llm.add_argument("--model", type=_model_spec, metavar="NAME[:N]", help="model version")
+    llm.add_argument(
+        "--adapter", type=_model_spec, metavar="NAME[:N]", help="a LoRA adapter on top"
+    )
+    app = p.add_argument_group("any other app")
+    app.add_argument("--image", help="container image")
+    app.add_argument("--code-dir", metavar="DIR", help="upload this folder as the code")
+    app.add_argument("--code-package", metavar="ID", help="an uploaded code package")
+    app.add_argument(
+        "--requirements", metavar="FILE", help="requirements.txt to install before starting"
+    )
+    app.add_argument(
+        "--env",
+        action="append",
+        type=_env_pair,
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment variable (repeatable)",
+    )
+    app.add_argument("--command", metavar="TEXT", help='start command, e.g. "python app.py"')
+    app.add_argument("--port", type=int, help="the port it listens on (also $SXWL_PORT)")
+    _add_service_resource_options(p)
+    https = p.add_argument_group("HTTPS (kept for the cluster mode)")
+    https.add_argument("--domain", metavar="HOST", help="the service's HTTPS domain")
+    https.add_argument("--certificate", metavar="FILE", help="its certificate (PEM)")
+    https.add_argument("--private-key", metavar="FILE", help="the certificate's key (PEM)")
+    p.add_argument("--wait", action="store_true", help="wait until it runs")
+    _json_option(p)
+
+    p = sub.add_parser("services", help="list your services")
+    _json_option(p)
+
+    group = sub.add_parser(
+        "service",
+        help="show, stop, start, update or delete a service; its logs and keys",
+        formatter_class=raw,
+        description="Manage one service. SERVICE is its name or id (svc-…).",
+        epilog=SERVICE_EXAMPLE.format(prog=prog),
+    )
+    actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def with_service(name: str, help_text: str) -> argparse.ArgumentParser:
+        action = actions.add_parser(name, help=help_text, description=help_text)
+        action.add_argument("service", metavar="SERVICE")
+        return action
+
+    p = actions.add_parser("list", help="list your services", description="List them.")
+    _json_option(p)
+    _json_option(with_service("show", "show a service: status, address, model, usage"))
+    for name, help_text in (
+        ("stop", "stop a service (configuration and keys stay)"),
+        ("start", "start a stopped service"),
+        ("restart", "restart a service's process"),
+        ("sleep", "put a running service to sleep now (a request wakes it)"),
+    ):
+        p = with_service(name, help_text)
+        p.add_argument("--wait", action="store_true", help="wait until it settles")
+    with_service("delete", "delete a service; its keys stop working")
+    p = with_service("logs", "print or follow a service's log")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing (Ctrl-C ends)")
+    _json_option(with_service("events", "run records: started, ready, sleeping, woken…"))
+    _json_option(with_service("revisions", "configuration history with what changed"))
+    p = with_service("keys", "list, create or revoke a service's keys")
+    p.add_argument("--create", action="store_true", help="make a key (secret shown once)")
+    p.add_argument("--name", help="a name for the new key")
+    p.add_argument("--revoke", metavar="KEY_ID", help="revoke this key")
+    _json_option(p)
+    p = with_service("update", "move a service to another model version or spec")
+    p.add_argument("--model", type=_model_spec, metavar="NAME[:N]", help="model version")
+    p.add_argument("--adapter", type=_model_spec, metavar="NAME[:N]", help="LoRA adapter")
+    p.add_argument("--image", help="container image")
+    p.add_argument("--command", metavar="TEXT", help="start command")
+    p.add_argument(
+        "--env", action="append", type=_env_pair, default=[], metavar="KEY=VALUE",
+        help="environment variable (repeatable; replaces the service's env)",
+    )  # fmt: skip
+    _add_service_resource_options(p)
+    p.add_argument("--wait", action="store_true", help="wait until the new revision runs")
+    _json_option(p)
+
+    p = sub.add_parser(
+        "chat",
+        help="ask an LLM service through the gateway; the answer streams",
+        description="Send PROMPT to an LLM service (POST /v1/chat/completions through the "
+        "gateway) and print the answer as it is generated. Without --key a key named "
+        "'sxwl chat' is made the first time and kept next to `sxwl login`'s file.",
+    )
+    p.add_argument("service", metavar="SERVICE")
+    p.add_argument("prompt", metavar="PROMPT", help="what to ask ('-': read stdin)")
+    p.add_argument("--system", metavar="TEXT", help="a system message first")
+    p.add_argument("--key", metavar="BEARER", help="a bearer key of the service")
+    p.add_argument("--max-tokens", type=_positive_int, metavar="N", help="answer length cap")
+    p.add_argument("--temperature", type=float, metavar="T", help="0 answers greedily")
+    p.add_argument("--no-stream", dest="stream", action="store_false", help="answer at once")
+    _json_option(p)
+
+
 COMMAND_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("jobs", ("submit", "jobs", "job", "logs", "stop", "restart", "delete", "artifacts",
               "download", "priority")),
     ("datasets", ("datasets", "dataset", "publish")),
     ("models", ("models", "model")),
     ("fine-tunes", ("finetunes", "finetune")),
+    ("services", ("deploy", "services", "service", "chat")),
     ("mounts in this lab", ("mount", "unmount", "mounts")),
     ("platform", ("login", "info", "flavours", "queues")),
 )  # fmt: skip
@@ -889,10 +1043,11 @@ def build_parser(prog: str = "sxwl") -> argparse.ArgumentParser:
     _add_dataset_commands(sub, prog)
     _add_model_commands(sub, prog)
     _add_finetune_commands(sub, prog)
+    _add_service_commands(sub, prog)
     _add_mount_commands(sub)
     parser.description = (
-        "Run training jobs and fine-tunes, and manage datasets, models and mounts, on the sxwl "
-        "platform.\n\n" + sub.overview()
+        "Run training jobs and fine-tunes, deploy services, and manage datasets, models and "
+        "mounts, on the sxwl platform.\n\n" + sub.overview()
     )
     return parser
 
@@ -2402,6 +2557,348 @@ def cmd_finetune_defaults(args: argparse.Namespace, client: Client, out: Out) ->
     return _emit(args, out, defaults, format_defaults)
 
 
+# -- service commands ----------------------------------------------------------------------
+
+
+def service_model_text(s: dict[str, Any]) -> str:
+    """``sxwl-tiny-llama v1 + my-lora v2`` for an LLM service; the command (or image) of an
+    app."""
+    if s.get("model"):
+        text = version_ref(s["model"])
+        if s.get("adapter"):
+            text += f" + {version_ref(s['adapter'])}"
+        return text
+    spec = s.get("spec") or {}
+    return str(spec.get("command") or spec.get("image") or s.get("kind") or "-")
+
+
+def sleep_text(minutes: Any) -> str:
+    return f"after {minutes} min" if minutes else "never"
+
+
+def service_line(s: dict[str, Any]) -> str:
+    """One line about a service's state."""
+    text = f"{s.get('name')} ({s.get('id')}): {s.get('status')}"
+    if s.get("message") and s.get("status") in ("failed", "stopped"):
+        text += f": {_cell(s['message'], 200)}"
+    return text
+
+
+def format_services(items: Sequence[dict[str, Any]]) -> str:
+    """The ``sxwl services`` table."""
+    if not items:
+        return "no services; deploy one with `sxwl deploy NAME --model sxwl-tiny-llama`"
+    rows = [
+        [
+            _cell(s.get("name") or "", 30),
+            str(s.get("id")),
+            str(s.get("status")),
+            _cell(service_model_text(s), 40),
+            str(s.get("address") or "-"),
+            f"{int(s.get('requests') or 0):,}",
+            sleep_text(s.get("sleep_after_minutes")),
+        ]
+        for s in items
+    ]
+    headers = ["NAME", "ID", "STATUS", "MODEL", "ADDRESS", "REQUESTS", "SLEEP"]
+    return format_table(headers, rows)
+
+
+def format_service(s: dict[str, Any]) -> str:
+    """``sxwl service show SERVICE``."""
+    res = s.get("resources") or {}
+    shape = ", ".join(
+        f"{k} {res[k]}" for k in ("flavour", "cpu", "memory_gb", "accelerators", "replicas")
+        if res.get(k) not in (None, "")
+    )  # fmt: skip
+    lines = [
+        ("name", s.get("name")),
+        ("id", s.get("id")),
+        ("owner", s.get("owner")),
+        ("kind", s.get("kind")),
+        ("status", s.get("status")),
+        ("message", s.get("message")),
+        ("address", s.get("address")),
+        ("model", service_model_text(s)),
+        ("revision", s.get("revision")),
+        ("resources", shape or None),
+        ("sleep", sleep_text(s.get("sleep_after_minutes"))),
+        ("requests", s.get("requests")),
+        ("created", s.get("created_at")),
+        ("updated", s.get("updated_at")),
+    ]
+    return _fields(lines)
+
+
+def format_service_events(items: Sequence[dict[str, Any]]) -> str:
+    """Run records, oldest first as the platform lists them."""
+    if not items:
+        return "no events"
+    rows = [
+        [str(e.get("at") or e.get("created_at") or ""), str(e.get("kind")),
+         f"r{e.get('revision')}" if e.get("revision") else "", _cell(e.get("message") or "", 80)]
+        for e in items
+    ]  # fmt: skip
+    return format_table(["TIME", "EVENT", "REVISION", "MESSAGE"], rows)
+
+
+def changes_text(changes: Any) -> str:
+    """A revision's changes (``[{"field", "old", "new"}]``) as ``field: old -> new; …``."""
+    if not changes:
+        return ""
+    parts = []
+    for c in changes if isinstance(changes, list) else []:
+        if isinstance(c, dict):
+            old, new = json.dumps(c.get("old")), json.dumps(c.get("new"))
+            parts.append(f"{c.get('field')}: {old} -> {new}")
+        else:
+            parts.append(str(c))
+    return "; ".join(parts)
+
+
+def format_service_revisions(items: Sequence[dict[str, Any]]) -> str:
+    """The configuration history (newest first), each revision with what changed."""
+    if not items:
+        return "no revisions"
+    rows = [
+        [str(r.get("number")), str(r.get("created_at") or ""), str(r.get("created_by") or ""),
+         _cell(changes_text(r.get("changes")) or "first configuration", 100)]
+        for r in items
+    ]  # fmt: skip
+    return format_table(["REVISION", "CREATED", "BY", "CHANGES"], rows)
+
+
+def format_service_keys(items: Sequence[dict[str, Any]]) -> str:
+    """A service's keys (no secrets) and the requests made with each."""
+    if not items:
+        return "no keys; make one with `sxwl service keys SERVICE --create`"
+    rows = [
+        [str(k.get("id")), str(k.get("name") or "-"), str(k.get("app_key") or "-"),
+         f"{int(k.get('requests') or 0):,}", str(k.get("last_used_at") or "-"),
+         str(k.get("created_at") or "")]
+        for k in items
+    ]  # fmt: skip
+    return format_table(["ID", "NAME", "APP KEY", "REQUESTS", "LAST USED", "CREATED"], rows)
+
+
+def format_new_key(key: dict[str, Any], service: str) -> str:
+    """A new key with its secrets, said to be shown this once."""
+    lines = [
+        ("key id", key.get("id")),
+        ("AppKey", key.get("app_key")),
+        ("AppSecret", key.get("app_secret")),
+        ("bearer", key.get("bearer")),
+    ]
+    return (
+        _fields(lines)
+        + "\n\nThe AppSecret and the bearer key are shown this once: keep them now.\n"
+        "OpenAI clients: api_key=<bearer>, base_url=<platform>/endpoints/"
+        f"{service}/v1; signed requests: headers AppKey, Timestamp (Unix ms) and Sign."
+    )
+
+
+def _read_text_file(path: str | None, what: str) -> str | None:
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CommandError(f"{what}: cannot read {path}: {e}") from e
+
+
+def _service_resources(args: argparse.Namespace) -> dict[str, Any] | None:
+    resources = {
+        "flavour": args.flavour,
+        "cpu": args.cpu,
+        "memory_gb": args.memory_gb,
+        "accelerators": args.accelerators,
+        "replicas": args.replicas,
+    }
+    return {k: v for k, v in resources.items() if v is not None} or None
+
+
+def deploy_spec(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``Client.deploy`` for ``sxwl deploy``."""
+    https = None
+    if args.domain or args.certificate or args.private_key:
+        https = {
+            "domain": args.domain or "",
+            "certificate": _read_text_file(args.certificate, "--certificate") or "",
+            "private_key": _read_text_file(args.private_key, "--private-key") or "",
+        }
+    if not args.model and not args.command:
+        raise CommandError(
+            "give --model NAME[:N] to serve a model, or --command (with --image, --code-dir, "
+            "--port) to run an app, e.g. `sxwl deploy tiny-chat --model sxwl-tiny-llama`"
+        )
+    spec: dict[str, Any] = {
+        "name": args.name,
+        "model": args.model,
+        "adapter": args.adapter,
+        "kind": "llm" if args.model else "custom",
+        "image": args.image,
+        "code_dir": args.code_dir,
+        "code_package": args.code_package,
+        "requirements": _read_text_file(args.requirements, "--requirements"),
+        "env": dict(args.env) or None,
+        "command": args.command,
+        "port": args.port,
+        "resources": _service_resources(args),
+        "sleep_after_minutes": args.sleep_after_minutes,
+        "https": https,
+    }
+    return {k: v for k, v in spec.items() if v is not None}
+
+
+def cmd_deploy(args: argparse.Namespace, client: Client, out: Out) -> int:
+    service = client.deploy(**deploy_spec(args))
+    if args.json and not args.wait:
+        _print_json(service, out)
+        return 0
+    out.write(f"deployed {service_line(service)}\n")
+    out.flush()
+    if args.wait:
+        service = client.wait_service(str(service["id"]))
+        if args.json:
+            _print_json(service, out)
+            return 0
+        out.write(f"{service_line(service)} at {client.endpoint_url(service)}\n")
+    out.write(
+        f"make a key with `sxwl service keys {service['name']} --create`; "
+        f'`sxwl chat {service["name"]} "Hello"` asks it\n'
+    )
+    return 0
+
+
+def cmd_services(args: argparse.Namespace, client: Client, out: Out) -> int:
+    return _emit(args, out, client.services(), format_services)
+
+
+def cmd_service_show(args: argparse.Namespace, client: Client, out: Out) -> int:
+    return _emit(args, out, client.service(args.service), format_service)
+
+
+def _service_action(name: str) -> Callable[[argparse.Namespace, Client, Out], int]:
+    def command(args: argparse.Namespace, client: Client, out: Out) -> int:
+        service = getattr(client, f"{name}_service")(args.service)
+        out.write(f"{service_line(service)}\n")
+        if args.wait:
+            out.flush()
+            wanted = {"stop": ("stopped",), "sleep": ("sleeping",)}.get(name, ("running",))
+            service = client.wait_service(str(service["id"]), wanted)
+            out.write(f"{service_line(service)}\n")
+        return 0
+
+    return command
+
+
+def cmd_service_delete(args: argparse.Namespace, client: Client, out: Out) -> int:
+    client.delete_service(args.service)
+    out.write(f"deleted {args.service}\n")
+    return 0
+
+
+def cmd_service_logs(args: argparse.Namespace, client: Client, out: Out) -> int:
+    text, offset = client.service_logs(args.service)
+    out.write(text)
+    out.flush()
+    while args.follow:
+        time.sleep(1.0)
+        text, offset = client.service_logs(args.service, offset)
+        if text:
+            out.write(text)
+            out.flush()
+    return 0
+
+
+def cmd_service_events(args: argparse.Namespace, client: Client, out: Out) -> int:
+    return _emit(args, out, client.service_events(args.service), format_service_events)
+
+
+def cmd_service_revisions(args: argparse.Namespace, client: Client, out: Out) -> int:
+    return _emit(args, out, client.service_revisions(args.service), format_service_revisions)
+
+
+def cmd_service_keys(args: argparse.Namespace, client: Client, out: Out) -> int:
+    if args.create and args.revoke:
+        raise CommandError("give --create or --revoke, not both")
+    if args.revoke:
+        client.revoke_service_key(args.service, args.revoke)
+        out.write(f"revoked {args.revoke}\n")
+        return 0
+    if args.create:
+        key = client.create_service_key(args.service, name=args.name)
+        return _emit(args, out, key, format_new_key, args.service)
+    return _emit(args, out, client.service_keys(args.service), format_service_keys)
+
+
+def wait_serving_revision(
+    client: Client, service: dict[str, Any], timeout: float = 600
+) -> dict[str, Any]:
+    """Poll until the service serves its latest revision (or rests: sleeping, stopped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = service.get("status")
+        if status == "failed":
+            raise SxwlError(service_line(service))
+        if status in ("sleeping", "stopped") or (
+            status == "running"
+            and service.get("serving_revision") in (None, service.get("revision"))
+        ):
+            return service
+        if time.monotonic() > deadline:
+            raise SxwlError(f"{service_line(service)}: revision {service.get('revision')} "
+                            f"not serving after {timeout:g} s")  # fmt: skip
+        time.sleep(0.5)
+        service = client.service(str(service["id"]))
+
+
+def cmd_service_update(args: argparse.Namespace, client: Client, out: Out) -> int:
+    fields: dict[str, Any] = {
+        "model": args.model,
+        "adapter": args.adapter,
+        "image": args.image,
+        "command": args.command,
+        "env": dict(args.env) or None,
+        "resources": _service_resources(args),
+        "sleep_after_minutes": args.sleep_after_minutes,
+    }
+    fields = {k: v for k, v in fields.items() if v is not None}
+    if not fields:
+        raise CommandError("nothing to change: give --model, --cpu, --sleep-after, …")
+    service = client.update_service(args.service, **fields)
+    if args.wait:
+        # The new revision takes over once it is ready; until then the old one answers.
+        service = wait_serving_revision(client, service)
+    if args.json:
+        _print_json(service, out)
+    else:
+        out.write(f"updated {service_line(service)}, revision {service.get('revision')}\n")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace, client: Client, out: Out) -> int:
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    messages = [{"role": "user", "content": prompt}]
+    if args.system:
+        messages.insert(0, {"role": "system", "content": args.system})
+    options = {"key": args.key, "max_tokens": args.max_tokens, "temperature": args.temperature}
+    if not args.stream or args.json:
+        answer = client.chat(args.service, messages, **options)
+        if args.json:
+            _print_json({"answer": answer}, out)
+        else:
+            out.write(answer + "\n")
+        return 0
+    stream = client.chat(args.service, messages, stream=True, **options)
+    for piece in stream:
+        out.write(piece)
+        out.flush()
+    out.write("\n")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Client, Out], int]] = {
     "info": cmd_info,
     "flavours": cmd_flavours,
@@ -2457,6 +2954,21 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Client, Out], int]] = {
     "finetune export": cmd_finetune_export,
     "finetune tensorboard": cmd_finetune_tensorboard,
     "finetune defaults": cmd_finetune_defaults,
+    "deploy": cmd_deploy,
+    "services": cmd_services,
+    "service list": cmd_services,
+    "service show": cmd_service_show,
+    "service stop": _service_action("stop"),
+    "service start": _service_action("start"),
+    "service restart": _service_action("restart"),
+    "service sleep": _service_action("sleep"),
+    "service delete": cmd_service_delete,
+    "service logs": cmd_service_logs,
+    "service events": cmd_service_events,
+    "service revisions": cmd_service_revisions,
+    "service keys": cmd_service_keys,
+    "service update": cmd_service_update,
+    "chat": cmd_chat,
 }
 
 # Commands about this lab's files only: they need no platform.

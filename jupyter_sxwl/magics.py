@@ -15,6 +15,10 @@ LLaMA-Factory YAML in the cell body and shows it training (step, epoch, ETA, los
 rate, tokens/s, memory and the loss curve); it returns the fine-tune's id. ``%sxwl finetunes``
 lists them; ``%sxwl finetune show|stop|resume|evaluate|export ID`` act on one.
 
+``%sxwl deploy NAME --model sxwl-tiny-llama --wait`` deploys a service, ``%sxwl services``
+lists them (a table in a kernel), ``%sxwl service keys NAME --create`` makes a key, and
+``%sxwl chat NAME "prompt"`` shows the answer as it streams in.
+
 Importing this module stays light: no torch, kubernetes or server code, and ipywidgets only
 when a widget is shown.
 """
@@ -149,6 +153,7 @@ def _run_with_progress_bar(args: argparse.Namespace, client: Client) -> None:
 def _run_with_widgets(args: argparse.Namespace, client: Client) -> bool:
     """Show the widget for ``args`` if there is one; False when the command has none."""
     from .widgets import (
+        ChatAnswer,
         DatasetsTable,
         FinetunesTable,
         FinetuneView,
@@ -156,6 +161,7 @@ def _run_with_widgets(args: argparse.Namespace, client: Client) -> bool:
         JobStatus,
         LogView,
         ModelsTable,
+        ServicesTable,
     )
 
     key = cli.command_key(args)
@@ -170,6 +176,16 @@ def _run_with_widgets(args: argparse.Namespace, client: Client) -> bool:
         _display(view)
         if args.wait or args.follow:
             view.wait()
+    elif key in ("services", "service list") and not args.json:
+        _display(ServicesTable(client))
+    elif key == "chat" and args.stream and not args.json:
+        messages = [{"role": "user", "content": args.prompt}]
+        if args.system:
+            messages.insert(0, {"role": "system", "content": args.system})
+        options = {"key": args.key, "max_tokens": args.max_tokens, "temperature": args.temperature}
+        answer = ChatAnswer(client, args.service, messages, **options)
+        _display(answer)
+        answer.wait()
     elif args.cmd == "datasets" and not args.json:
         _display(DatasetsTable(client, all_users=args.all))
     elif args.cmd == "models" and not args.json:
@@ -190,7 +206,8 @@ def _run_with_widgets(args: argparse.Namespace, client: Client) -> bool:
 def sxwl_magic(line: str, cell: str | None = None) -> str | None:
     """Run an ``sxwl`` command: ``%sxwl jobs``, ``%sxwl logs JOB -f``, ``%%sxwl submit …``,
     ``%sxwl datasets``, ``%sxwl publish NAME``, ``%sxwl mount dataset NAME``,
-    ``%%sxwl finetune --wait`` (a LLaMA-Factory YAML as the cell), ``%sxwl finetunes``.
+    ``%%sxwl finetune --wait`` (a LLaMA-Factory YAML as the cell), ``%sxwl finetunes``,
+    ``%sxwl deploy NAME --model M``, ``%sxwl services``, ``%sxwl chat NAME "prompt"``.
 
     ``%sxwl --help`` lists the commands; ``%sxwl submit pytorch --help`` explains jobs.
     Returns the job id for ``submit``, the fine-tune id for ``finetune create``, None

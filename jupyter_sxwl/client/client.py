@@ -24,6 +24,7 @@ from .datasets import DatasetsAPI
 from .errors import SxwlAPIError, SxwlConnectionError, SxwlError, SxwlTimeoutError
 from .finetunes import FinetunesAPI
 from .models import ModelsAPI
+from .services import ServicesAPI
 
 # A job in one of these will not change by itself any more.
 FINAL_STATUSES = frozenset({"Succeeded", "Failed", "Stopped", "TimedOut"})
@@ -60,9 +61,10 @@ def safe_destination(dest: str | os.PathLike[str], rel_path: str) -> Path:
     return target
 
 
-class Client(DatasetsAPI, ModelsAPI, FinetunesAPI):
+class Client(DatasetsAPI, ModelsAPI, FinetunesAPI, ServicesAPI):
     """A connection to the sxwl platform: jobs here, datasets (``DatasetsAPI``), models
-    (``ModelsAPI``), fine-tunes (``FinetunesAPI``), uploads (``UploadsAPI``) and mounts.
+    (``ModelsAPI``), fine-tunes (``FinetunesAPI``), uploads (``UploadsAPI``), services
+    (``ServicesAPI``) and mounts.
 
     ``Client()`` finds the platform by itself (see ``jupyter_sxwl.client.connection``):
     explicit ``url``/``token``, then ``SXWL_URL``/``SXWL_TOKEN``, then a hub lab's

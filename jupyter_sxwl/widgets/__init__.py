@@ -1,6 +1,6 @@
 """ipywidgets for jobs (a jobs table, a live job status, a log view), the catalogue (datasets
-and models tables), fine-tunes (a live view with the loss curve, a table) and long transfers
-(a progress bar).
+and models tables), fine-tunes (a live view with the loss curve, a table), services (a table,
+a streamed chat answer) and long transfers (a progress bar).
 
 The ``%sxwl`` magics show them in a kernel; they can be used directly too::
 
@@ -17,8 +17,10 @@ from .job_status import JobStatus
 from .jobs_table import JobsTable
 from .log_view import LogView
 from .progress_bar import ProgressBar
+from .services import ChatAnswer, ServicesTable
 
 __all__ = [
+    "ChatAnswer",
     "DatasetsTable",
     "FinetuneView",
     "FinetunesTable",
@@ -27,4 +29,5 @@ __all__ = [
     "LogView",
     "ModelsTable",
     "ProgressBar",
+    "ServicesTable",
 ]
