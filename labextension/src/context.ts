@@ -23,6 +23,8 @@ export interface ISxwlContext {
   currentBrowserPath: () => string | null;
   /** Open a job's detail in a main-area tab; null where that is not possible. */
   openJobInTab: ((id: string) => void) | null;
+  /** Open a chat with a service in a main-area tab; null where not possible. */
+  openChat?: ((serviceId: string) => void) | null;
 }
 
 export const SxwlContext = React.createContext<ISxwlContext>({

@@ -12,6 +12,7 @@ import { ICommandPalette, WidgetTracker } from '@jupyterlab/apputils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
+import { ChatWidget } from './chat/ChatWidget';
 import { DEFAULT_SETTINGS, IPanelSettings } from './context';
 import { sxwlIcon } from './icon';
 import { ISxwlHooks, JobDetailWidget, SxwlPanel } from './panel';
@@ -21,6 +22,7 @@ const PLUGIN_ID = 'jupyter_sxwl:plugin';
 namespace CommandIDs {
   export const openPanel = 'sxwl:open-panel';
   export const openJob = 'sxwl:open-job';
+  export const openChat = 'sxwl:open-chat';
 }
 
 function readSettings(settings: ISettingRegistry.ISettings): IPanelSettings {
@@ -59,6 +61,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const tracker = new WidgetTracker<JobDetailWidget>({
       namespace: 'sxwl-job'
     });
+    const chats = new WidgetTracker<ChatWidget>({ namespace: 'sxwl-chat' });
 
     const hooks: ISxwlHooks = {
       // The file browser's path is already relative to the lab root, which
@@ -66,7 +69,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       currentBrowserPath: () => (fileBrowser ? fileBrowser.model.path : null),
       openJobInTab: labShell
         ? (id: string) => void app.commands.execute(CommandIDs.openJob, { id })
-        : null
+        : null,
+      openChat: (id: string) =>
+        void app.commands.execute(CommandIDs.openChat, { id })
     };
 
     const panel = new SxwlPanel(hooks);
@@ -99,6 +104,35 @@ const plugin: JupyterFrontEndPlugin<void> = {
         app.shell.activateById(widget.id);
       }
     });
+
+    app.commands.addCommand(CommandIDs.openChat, {
+      label: args => `Chat with SXWL service ${String(args.id ?? '')}`,
+      icon: sxwlIcon,
+      execute: args => {
+        const id = String(args.id ?? '');
+        if (!id) {
+          return;
+        }
+        const open = chats.find(w => w.serviceId === id);
+        if (open) {
+          app.shell.activateById(open.id);
+          return;
+        }
+        const widget = new ChatWidget(id);
+        void chats.add(widget);
+        app.shell.add(widget, 'main');
+        app.shell.activateById(widget.id);
+      }
+    });
+
+    if (restorer) {
+      // Reopen chats after a reload (the answers so far are not kept).
+      void restorer.restore(chats, {
+        command: CommandIDs.openChat,
+        args: widget => ({ id: widget.serviceId }),
+        name: widget => widget.serviceId
+      });
+    }
 
     if (restorer) {
       // Reopen job tabs after a reload.

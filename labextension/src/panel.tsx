@@ -14,11 +14,9 @@ import { sxwlIcon } from './icon';
 import { JobDetail } from './jobs/JobDetail';
 import { JobsView } from './jobs/JobsView';
 import { ModelsView } from './models/ModelsView';
+import { ServicesView } from './services/ServicesView';
 
-/**
- * One tab of the panel. Services become a further entry of `TABS` with its
- * own view component.
- */
+/** One tab of the panel. */
 interface ITab {
   id: string;
   label: string;
@@ -29,12 +27,14 @@ const TABS: ITab[] = [
   { id: 'jobs', label: 'Jobs', view: () => <JobsView /> },
   { id: 'datasets', label: 'Datasets', view: () => <DatasetsView /> },
   { id: 'models', label: 'Models', view: () => <ModelsView /> },
-  { id: 'finetune', label: 'Fine-tune', view: () => <FinetuneView /> }
+  { id: 'finetune', label: 'Fine-tune', view: () => <FinetuneView /> },
+  { id: 'services', label: 'Services', view: () => <ServicesView /> }
 ];
 
 export interface ISxwlHooks {
   currentBrowserPath: () => string | null;
   openJobInTab: ((id: string) => void) | null;
+  openChat?: ((serviceId: string) => void) | null;
 }
 
 /** `GET info` (who the user is, priorities), loaded once; `load` retries. */
@@ -69,7 +69,8 @@ function SxwlRoot(props: {
     info,
     settings: props.settings,
     currentBrowserPath: props.hooks.currentBrowserPath,
-    openJobInTab: props.hooks.openJobInTab
+    openJobInTab: props.hooks.openJobInTab,
+    openChat: props.hooks.openChat ?? null
   };
   const current = TABS.find(t => t.id === tab) ?? TABS[0];
   return (

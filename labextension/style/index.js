@@ -1,2 +1,3 @@
 import './base.css';
 import './finetune.css';
+import './services.css';
