@@ -1,0 +1,247 @@
+"""Serving benchmark: what issue 5 measures of a deployed model, one part per function.
+
+    .venv/bin/python bench/bench_serving.py [--parts throughput] [--model DIR]
+                                            [--requests 32] [--clients 8] [--max-tokens 64]
+
+Parts (``--parts`` takes a comma-separated list; all by default):
+
+* ``throughput``: generated tokens/s of the model server (``python -m
+  jupyter_sxwl.runtime.serve``, ``max_batch_size`` = ``--clients``) with ``--clients``
+  concurrent clients, against the same requests one at a time through plain transformers
+  ``model.generate`` in this process (the baseline), and against the same requests one at a
+  time through the server (what batching adds, apart from the server's own speed). Every
+  request is a text completion of its own prompt, greedy, exactly ``--max-tokens`` new tokens
+  (``ignore_eos`` on the server, ``min_new_tokens`` for ``generate``), so both sides write the
+  same number of tokens. Target: concurrent throughput at least 2x the baseline.
+
+Other parts of the serving benchmark (gateway overhead, wake-from-sleep latency) add their
+function to ``PARTS``; each takes the parsed arguments and a :class:`Context` and returns rows
+``(what, value, unit, note)`` to print.
+
+The tiny model (``python -m jupyter_sxwl.catalog.models.tiny``) is built in a temporary folder
+unless ``--model`` names a model directory. Not a test: it never fails on a slow figure, and
+the test suite does not use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+Row = tuple[str, float, str, str]
+
+
+@dataclass
+class Context:
+    """What the parts share: the model directory and a scratch folder."""
+
+    model_dir: Path
+    workdir: Path
+    notes: list[str] = field(default_factory=list)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build_tiny_model(dest: Path) -> Path:
+    subprocess.run(
+        [sys.executable, "-m", "jupyter_sxwl.catalog.models.tiny", str(dest)],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    return dest
+
+
+@contextmanager
+def model_server(ctx: Context, **settings: Any) -> Iterator[str]:
+    """A running model server on ``ctx.model_dir``; yields its base URL."""
+    import requests
+
+    port = free_port()
+    config = {"model_dir": str(ctx.model_dir), "served_model_name": "bench", "port": port}
+    config.update(settings)
+    path = ctx.workdir / f"serve-{port}.json"
+    path.write_text(json.dumps(config))
+    log = (ctx.workdir / f"serve-{port}.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_sxwl.runtime.serve", str(path)],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the model server did not start; see {log.name}")
+            try:
+                if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def prompts(count: int) -> list[str]:
+    topics = ["the sea", "a red bicycle", "rain in spring", "the old library", "mountains"]
+    return [
+        f"Request {i}: write a short story about {topics[i % len(topics)]}" + " again" * (i % 4)
+        for i in range(count)
+    ]
+
+
+def baseline_generate(ctx: Context, texts: list[str], max_tokens: int) -> tuple[int, float]:
+    """The same requests one at a time through ``model.generate``: (tokens, seconds)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(ctx.model_dir)
+    model = AutoModelForCausalLM.from_pretrained(ctx.model_dir, dtype=torch.float32).eval()
+    kw = {
+        "max_new_tokens": max_tokens,
+        "min_new_tokens": max_tokens,
+        "do_sample": False,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    with torch.inference_mode():
+        warm = tokenizer(texts[0], return_tensors="pt")
+        model.generate(**warm, **kw)
+        tokens = 0
+        start = time.perf_counter()
+        for text in texts:
+            inputs = tokenizer(text, return_tensors="pt")
+            out = model.generate(**inputs, **kw)
+            tokens += out.shape[1] - inputs["input_ids"].shape[1]
+        return tokens, time.perf_counter() - start
+
+
+async def through_server(url: str, texts: list[str], max_tokens: int, clients: int) -> int:
+    """Send every request with ``clients`` concurrent clients; the tokens written."""
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for text in texts:
+        queue.put_nowait(text)
+    written = 0
+
+    async def worker() -> None:
+        nonlocal written
+        while not queue.empty():
+            text = queue.get_nowait()
+            answer = await client.completions.create(
+                model="bench",
+                prompt=text,
+                max_tokens=max_tokens,
+                temperature=0,
+                extra_body={"ignore_eos": True},
+            )
+            assert answer.usage is not None
+            written += answer.usage.completion_tokens
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(clients)))
+    finally:
+        await client.close()
+    return written
+
+
+def bench_throughput(args: argparse.Namespace, ctx: Context) -> list[Row]:
+    import requests
+
+    texts = prompts(args.requests)
+    base_tokens, base_s = baseline_generate(ctx, texts, args.max_tokens)
+    base_rate = base_tokens / base_s
+    with model_server(ctx, max_batch_size=args.clients, max_new_tokens=args.max_tokens) as url:
+        asyncio.run(through_server(url, texts[:2], args.max_tokens, 1))  # warm up
+        start = time.perf_counter()
+        one_tokens = asyncio.run(through_server(url, texts, args.max_tokens, 1))
+        one_s = time.perf_counter() - start
+        before = requests.get(f"{url}/stats", timeout=10).json()
+        start = time.perf_counter()
+        many_tokens = asyncio.run(through_server(url, texts, args.max_tokens, args.clients))
+        many_s = time.perf_counter() - start
+        after = requests.get(f"{url}/stats", timeout=10).json()
+    steps = after["decode_steps"] - before["decode_steps"]
+    ctx.notes.append(
+        f"throughput: {many_tokens} tokens in {steps} decode steps with {args.clients} clients "
+        f"(mean batch {many_tokens / max(steps, 1):.1f}, largest {after['max_batch']}); "
+        f"device {after.get('device')}"
+    )
+    many_rate = many_tokens / many_s
+    return [
+        ("baseline: generate, one at a time", base_rate, "tokens/s", f"{base_tokens} tokens"),
+        ("server, 1 client", one_tokens / one_s, "tokens/s", f"{one_tokens} tokens"),
+        (f"server, {args.clients} clients", many_rate, "tokens/s", f"{many_tokens} tokens"),
+        (
+            f"{args.clients} clients / baseline",
+            many_rate / base_rate,
+            "x",
+            "target >= 2x: " + ("met" if many_rate >= 2 * base_rate else "NOT met"),
+        ),
+    ]
+
+
+PARTS: dict[str, Callable[[argparse.Namespace, Context], list[Row]]] = {
+    "throughput": bench_throughput,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help="comma-separated: " + ", ".join(PARTS)
+    )
+    parser.add_argument(
+        "--model", type=Path, help="a model directory (default: build the tiny model)"
+    )
+    parser.add_argument("--requests", type=int, default=32)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        parser.error(f"unknown parts {unknown}: choose from {', '.join(PARTS)}")
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        work = Path(tmp)
+        model_dir = args.model or build_tiny_model(work / "sxwl-tiny-llama")
+        ctx = Context(model_dir=model_dir, workdir=work)
+        rows: list[Row] = []
+        for part in parts:
+            rows += PARTS[part](args, ctx)
+        width = max(len(r[0]) for r in rows)
+        print(f"serving benchmark ({args.requests} requests, {args.max_tokens} tokens each)")
+        for what, value, unit, note in rows:
+            print(f"  {what:<{width}}  {value:>10.1f} {unit:<9} {note}")
+        for note in ctx.notes:
+            print(f"  {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
