@@ -125,7 +125,8 @@ class ChatAnswer(widgets.VBox):
             self.note.value = self._note()
 
         threading.Thread(target=read, name=f"sxwl-chat-{service}", daemon=True).start()
-        threading.Thread(target=pump, name=f"sxwl-chat-pump-{service}", daemon=True).start()
+        self._pump = threading.Thread(target=pump, name=f"sxwl-chat-pump-{service}", daemon=True)
+        self._pump.start()
 
     def _flush(self) -> None:
         with self._lock:
@@ -154,7 +155,8 @@ class ChatAnswer(widgets.VBox):
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the answer is complete and return it (raises SxwlError if it failed)."""
-        self._done.wait(timeout)
+        if self._done.wait(timeout):
+            self._pump.join()  # the last text and the token counts are drawn
         self._flush()
         if self.error:
             raise SxwlError(self.error)

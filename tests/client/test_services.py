@@ -247,7 +247,7 @@ def test_chat_command_and_widget_stream_the_answer(
     assert capsys.readouterr().out == "hello there\n"
 
     answer = ChatAnswer(client_for(fake_platform), "tiny", "hi", flush_interval=0.01)
-    assert answer.wait(timeout=10) == "Bonjour"
+    assert answer.wait(timeout=60) == "Bonjour"
     assert "Bonjour" in answer.answer.value
     assert cli.run(cli.parse_args([*argv[:4], "chat", "tiny", "x", "--key", "sk-revoked"])) == 2
     assert capsys.readouterr().err.startswith("error: ")
