@@ -2783,9 +2783,9 @@ def _service_action(name: str) -> Callable[[argparse.Namespace, Client, Out], in
     def command(args: argparse.Namespace, client: Client, out: Out) -> int:
         service = getattr(client, f"{name}_service")(args.service)
         out.write(f"{service_line(service)}\n")
-        if args.wait:
+        wanted = {"stop": ("stopped",), "sleep": ("sleeping",)}.get(name, ("running",))
+        if args.wait and service.get("status") not in wanted:
             out.flush()
-            wanted = {"stop": ("stopped",), "sleep": ("sleeping",)}.get(name, ("running",))
             service = client.wait_service(str(service["id"]), wanted)
             out.write(f"{service_line(service)}\n")
         return 0
