@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_serving.py [--parts throughput] [--model DIR]
                                             [--requests 32] [--clients 8] [--max-tokens 64]
+                                            [--rounds 3]
 
 Parts (``--parts`` takes a comma-separated list; all by default):
 
@@ -12,7 +13,8 @@ Parts (``--parts`` takes a comma-separated list; all by default):
   time through the server (what batching adds, apart from the server's own speed). Every
   request is a text completion of its own prompt, greedy, exactly ``--max-tokens`` new tokens
   (``ignore_eos`` on the server, ``min_new_tokens`` for ``generate``), so both sides write the
-  same number of tokens. Target: concurrent throughput at least 2x the baseline.
+  same number of tokens. ``--rounds`` rounds run the three one after the other; the medians
+  are compared. Target: concurrent throughput at least 2x the baseline.
 
 Other parts of the serving benchmark (gateway overhead, wake-from-sleep latency) add their
 function to ``PARTS``; each takes the parsed arguments and a :class:`Context` and returns rows
@@ -30,6 +32,7 @@ import asyncio
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -113,29 +116,39 @@ def prompts(count: int) -> list[str]:
     ]
 
 
-def baseline_generate(ctx: Context, texts: list[str], max_tokens: int) -> tuple[int, float]:
-    """The same requests one at a time through ``model.generate``: (tokens, seconds)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+class Baseline:
+    """The same requests one at a time through ``model.generate`` in this process."""
 
-    tokenizer = AutoTokenizer.from_pretrained(ctx.model_dir)
-    model = AutoModelForCausalLM.from_pretrained(ctx.model_dir, dtype=torch.float32).eval()
-    kw = {
-        "max_new_tokens": max_tokens,
-        "min_new_tokens": max_tokens,
-        "do_sample": False,
-        "pad_token_id": tokenizer.pad_token_id,
-    }
-    with torch.inference_mode():
-        warm = tokenizer(texts[0], return_tensors="pt")
-        model.generate(**warm, **kw)
+    def __init__(self, model_dir: Path, max_tokens: int) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+        self.kw = {
+            "max_new_tokens": max_tokens,
+            "min_new_tokens": max_tokens,
+            "do_sample": False,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+
+    def run(self, texts: list[str]) -> int:
+        """Generate every answer; the tokens written."""
         tokens = 0
-        start = time.perf_counter()
-        for text in texts:
-            inputs = tokenizer(text, return_tensors="pt")
-            out = model.generate(**inputs, **kw)
-            tokens += out.shape[1] - inputs["input_ids"].shape[1]
-        return tokens, time.perf_counter() - start
+        with self.torch.inference_mode():
+            for text in texts:
+                inputs = self.tokenizer(text, return_tensors="pt")
+                out = self.model.generate(**inputs, **self.kw)
+                tokens += out.shape[1] - inputs["input_ids"].shape[1]
+        return tokens
+
+
+def timed(fn: Callable[[], int]) -> float:
+    """Tokens/s of one call of ``fn`` (which returns the tokens it wrote)."""
+    start = time.perf_counter()
+    tokens = fn()
+    return tokens / (time.perf_counter() - start)
 
 
 async def through_server(url: str, texts: list[str], max_tokens: int, clients: int) -> int:
@@ -173,34 +186,41 @@ def bench_throughput(args: argparse.Namespace, ctx: Context) -> list[Row]:
     import requests
 
     texts = prompts(args.requests)
-    base_tokens, base_s = baseline_generate(ctx, texts, args.max_tokens)
-    base_rate = base_tokens / base_s
+    baseline = Baseline(ctx.model_dir, args.max_tokens)
+    baseline.run(texts[:1])  # warm up
+    rates: dict[str, list[float]] = {"base": [], "one": [], "many": []}
     with model_server(ctx, max_batch_size=args.clients, max_new_tokens=args.max_tokens) as url:
         asyncio.run(through_server(url, texts[:2], args.max_tokens, 1))  # warm up
-        start = time.perf_counter()
-        one_tokens = asyncio.run(through_server(url, texts, args.max_tokens, 1))
-        one_s = time.perf_counter() - start
         before = requests.get(f"{url}/stats", timeout=10).json()
-        start = time.perf_counter()
-        many_tokens = asyncio.run(through_server(url, texts, args.max_tokens, args.clients))
-        many_s = time.perf_counter() - start
+        # Rounds interleave the three so a busy moment of the machine hits all of them.
+        for _ in range(args.rounds):
+            rates["base"].append(timed(lambda: baseline.run(texts)))
+            rates["one"].append(
+                timed(lambda: asyncio.run(through_server(url, texts, args.max_tokens, 1)))
+            )
+            rates["many"].append(
+                timed(
+                    lambda: asyncio.run(through_server(url, texts, args.max_tokens, args.clients))
+                )
+            )
         after = requests.get(f"{url}/stats", timeout=10).json()
+    tokens = after["generated_tokens"] - before["generated_tokens"]
     steps = after["decode_steps"] - before["decode_steps"]
     ctx.notes.append(
-        f"throughput: {many_tokens} tokens in {steps} decode steps with {args.clients} clients "
-        f"(mean batch {many_tokens / max(steps, 1):.1f}, largest {after['max_batch']}); "
-        f"device {after.get('device')}"
+        f"throughput: medians of {args.rounds} rounds; the server wrote {tokens} tokens in "
+        f"{steps} decode steps (largest batch {after['max_batch']}); device {after.get('device')}"
     )
-    many_rate = many_tokens / many_s
+    base, one, many = (statistics.median(rates[k]) for k in ("base", "one", "many"))
+    written = len(texts) * args.max_tokens
     return [
-        ("baseline: generate, one at a time", base_rate, "tokens/s", f"{base_tokens} tokens"),
-        ("server, 1 client", one_tokens / one_s, "tokens/s", f"{one_tokens} tokens"),
-        (f"server, {args.clients} clients", many_rate, "tokens/s", f"{many_tokens} tokens"),
+        ("baseline: generate, one at a time", base, "tokens/s", f"{written} tokens a round"),
+        ("server, 1 client", one, "tokens/s", f"{written} tokens a round"),
+        (f"server, {args.clients} clients", many, "tokens/s", f"{written} tokens a round"),
         (
             f"{args.clients} clients / baseline",
-            many_rate / base_rate,
+            many / base,
             "x",
-            "target >= 2x: " + ("met" if many_rate >= 2 * base_rate else "NOT met"),
+            "target >= 2x: " + ("met" if many >= 2 * base else "NOT met"),
         ),
     ]
 
@@ -221,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
