@@ -25,7 +25,7 @@ from .. import __version__
 from .auth import Identity
 from .core import SxwlPlatform
 from .errors import Problem
-from .handlers import api_routes
+from .handlers import api_routes, gateway_routes
 
 
 class HubAPIHandler(HubOAuthenticated, RequestHandler):
@@ -87,7 +87,8 @@ class HomeHandler(HubOAuthenticated, RequestHandler):
 def make_app(platform: SxwlPlatform, prefix: str) -> Application:
     """The tornado application of the service, with every route under ``prefix``."""
 
-    routes: list[Any] = api_routes(prefix, HubAPIHandler)
+    routes: list[Any] = api_routes(prefix, HubAPIHandler) + gateway_routes(prefix)
+    platform.services.address_base = url_path_join(prefix, "endpoints/")
     routes += [
         (prefix + "oauth_callback", HubOAuthCallbackHandler),
         (prefix + "?", HomeHandler),
@@ -120,9 +121,9 @@ class SxwlPlatformApp(TraitletsApplication):
     prefix = Unicode(help="URL prefix (default: $JUPYTERHUB_SERVICE_PREFIX or /).").tag(config=True)
     stop_jobs_on_exit = Bool(
         False,
-        help="""Stop every running job when the service exits (the demo does this so Ctrl-C
-        leaves no process behind). Default: leave jobs running; the next start re-attaches
-        to them.""",
+        help="""Stop every running job and service when the platform exits (the demo does
+        this so Ctrl-C leaves no process behind). Default: leave them running; the next start
+        re-attaches to them.""",
     ).tag(config=True)
 
     aliases = {
@@ -171,7 +172,7 @@ class SxwlPlatformApp(TraitletsApplication):
         server.stop()
         if self.stop_jobs_on_exit:
             await platform.jobs.stop_all("the platform shut down")
-        await platform.close()
+        await platform.close(stop_services=self.stop_jobs_on_exit)
 
     def start(self) -> None:
         asyncio.run(self._serve())

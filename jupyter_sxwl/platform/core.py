@@ -192,6 +192,47 @@ class SxwlPlatform(LoggingConfigurable):
         first start, so fine-tuning and serving can be tried with no download.""",
     ).tag(config=True)
 
+    service_ports = Unicode(
+        "20000-20999",
+        help="""Ports services may listen on, 'low-high'. A service that names its own port
+        must pick one in this range; others get a free one, passed as $SXWL_PORT.""",
+    ).tag(config=True)
+
+    @validate("service_ports")
+    def _check_service_ports(self, proposal: Any) -> str:
+        from .services import parse_port_range
+
+        try:
+            parse_port_range(proposal.value)
+        except ValueError as e:
+            raise ValueError(f"c.SxwlPlatform.service_ports: {e}") from e
+        return str(proposal.value)
+
+    service_check_interval = Float(
+        5.0,
+        help="""Seconds between two checks of running services: processes that exited, idle
+        services to put to sleep, request counts to write.""",
+    ).tag(config=True)
+
+    service_start_timeout = Float(
+        300.0,
+        help="Seconds a service may take to answer its health check before it is failed.",
+    ).tag(config=True)
+
+    service_wake_timeout = Float(
+        120.0,
+        help="""Seconds a request to a sleeping (or starting) service waits for it to be
+        ready; after that the gateway answers 503.""",
+    ).tag(config=True)
+
+    gateway_secret_key = Unicode(
+        "",
+        help="""Fernet key (urlsafe base64 of 32 bytes) that encrypts the AppSecrets of service
+        keys at rest. Default: a key generated at first start in <data_dir>/gateway.key
+        (readable by the platform's user only). Set it when several platform processes share
+        a database.""",
+    ).tag(config=True)
+
     backend_class = Type(
         default_value="jupyter_sxwl.backends.local.LocalBackend",
         klass=object,
@@ -329,6 +370,28 @@ class SxwlPlatform(LoggingConfigurable):
             self.catalogue,
             log=self.log,
         )
+        from .gateway import KeyRing
+        from .services import ServiceManager, parse_port_range
+
+        fernet_key = (
+            self.gateway_secret_key.encode()
+            if self.gateway_secret_key
+            else KeyRing.load_or_create_key(data_dir / "gateway.key")
+        )
+        self.services = ServiceManager(
+            self.db,
+            backend,
+            self.models,
+            self.catalogue,
+            data_dir,
+            KeyRing(self.db, fernet_key),
+            ports=parse_port_range(self.service_ports),
+            check_interval=self.service_check_interval,
+            start_timeout=self.service_start_timeout,
+            wake_timeout=self.service_wake_timeout,
+            stop_grace_seconds=self.stop_grace_seconds,
+            log=self.log,
+        )
         self.work.mark_interrupted()
         self.datasets.mark_interrupted()
         self.models.mark_interrupted()
@@ -336,11 +399,13 @@ class SxwlPlatform(LoggingConfigurable):
     def start(self) -> None:
         self.dispatcher.start()
         self.finetunes.start()
+        self.services.start()
         self.work.spawn(self.datasets.seed_presets(), "preset datasets")
         if self.build_tiny_model:
             self.work.spawn(self.models.seed_presets(), "preset models")
 
-    async def close(self) -> None:
+    async def close(self, stop_services: bool = False) -> None:
+        await self.services.close(stop_services)
         await self.finetunes.close()
         await self.work.close()
         await self.dispatcher.close()

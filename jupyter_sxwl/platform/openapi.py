@@ -22,6 +22,7 @@ from .payloads import (
     RestartRequest,
     UserLimitIn,
 )
+from .services import HttpsSpec, ModelRef, ServiceCreate, ServicePatch, ServiceResources
 
 _MODELS: list[type[BaseModel]] = [
     JobSubmit,
@@ -39,6 +40,11 @@ _MODELS: list[type[BaseModel]] = [
     FinetuneParams,
     EvaluateRequest,
     ExportRequest,
+    ServiceCreate,
+    ServicePatch,
+    ServiceResources,
+    ModelRef,
+    HttpsSpec,
 ]
 
 _PROBLEM = {
@@ -153,6 +159,39 @@ _FINETUNE_ROUTES: list[tuple[str, str, str, int, str | None]] = [
         200,
         None,
     ),
+]
+
+
+# Services (docs/rest-api.md describes Service, keys and the gateway): path, method, summary,
+# success status, request body schema.
+_SERVICE_ROUTES: list[tuple[str, str, str, int, str | None]] = [
+    ("/services", "get", "my services with status, address and usage (admins: ?all=1)", 200, None),
+    ("/services", "post", "deploy an LLM or any HTTP app", 201, "ServiceCreate"),
+    ("/services/{service}", "get", "one service", 200, None),
+    (
+        "/services/{service}",
+        "patch",
+        "edit: a new revision, switched to once ready",
+        200,
+        "ServicePatch",
+    ),
+    ("/services/{service}", "delete", "stop and delete the service and its keys", 204, None),
+    ("/services/{service}/stop", "post", "stop the processes", 200, None),
+    ("/services/{service}/start", "post", "start a stopped or failed service", 200, None),
+    ("/services/{service}/restart", "post", "stop and start again", 200, None),
+    ("/services/{service}/sleep", "post", "put a running service to sleep now", 200, None),
+    ("/services/{service}/events", "get", "run records, newest first", 200, None),
+    ("/services/{service}/revisions", "get", "configuration history with diffs", 200, None),
+    ("/services/{service}/logs", "get", "the log of a replica from ?offset=", 200, None),
+    ("/services/{service}/keys", "get", "gateway keys with request counts (no secrets)", 200, None),
+    (
+        "/services/{service}/keys",
+        "post",
+        "a new AppKey/AppSecret and bearer (shown once)",
+        201,
+        None,
+    ),
+    ("/services/{service}/keys/{key}", "delete", "revoke a key", 204, None),
 ]
 
 
@@ -316,7 +355,7 @@ def openapi_document(base: str = "/api/v1/") -> dict[str, Any]:
         if names:
             entry["parameters"] = [_path_param(n) for n in names]
         entry[method] = _op(summary, ok)
-    for path, method, summary, ok, body in _FINETUNE_ROUTES:
+    for path, method, summary, ok, body in _FINETUNE_ROUTES + _SERVICE_ROUTES:
         entry = paths.setdefault(path, {})
         names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
         if names:
@@ -327,7 +366,9 @@ def openapi_document(base: str = "/api/v1/") -> dict[str, Any]:
         "info": {
             "title": "jupyter_sxwl platform API",
             "version": __version__,
-            "description": "Training jobs, queues, flavours, datasets, models and fine-tunes. "
+            "description": "Training jobs, queues, flavours, datasets, models, fine-tunes and "
+            "services (the services themselves are called through the gateway at "
+            "../endpoints/<service>/ with AppKey/Timestamp/Sign or a bearer key). "
             "Authenticate with "
             "'Authorization: token <JupyterHub API token>'.",
         },

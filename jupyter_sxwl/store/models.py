@@ -414,3 +414,83 @@ class FinetuneExport(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Service(Base):
+    """A deployed service (S1, S2): its current configuration, state and where it runs.
+
+    ``spec`` is the current revision's configuration; ``replicas`` the running processes
+    ([{"run": n, "port": p}]), kept so a restarted platform finds them again.
+    """
+
+    __tablename__ = "services"
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_services_owner_name"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(32), unique=True, index=True)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Certificate and key of the HTTPS domain (the key is a secret: never shown).
+    https: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    replicas: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    metered_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    running_since: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    last_request_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ServiceRevision(Base):
+    """One configuration of a service (its history, shown with diffs)."""
+
+    __tablename__ = "service_revisions"
+    __table_args__ = (UniqueConstraint("service_id", "number", name="uq_service_revisions_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    service_id: Mapped[str] = mapped_column(String(32), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ServiceEvent(Base):
+    """A run record of a service: started, ready, stopped, sleeping, woken, failed, updated."""
+
+    __tablename__ = "service_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    service_id: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    message: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ServiceKey(Base):
+    """A key of a service's gateway: an AppKey/AppSecret pair and a bearer token.
+
+    The AppSecret is kept encrypted with the platform's key (HMAC verification needs it);
+    the bearer token only as its SHA-256.
+    """
+
+    __tablename__ = "service_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    service_id: Mapped[str] = mapped_column(String(32), index=True)
+    owner: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(128), default="")
+    app_key: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    bearer_sha256: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    bearer_hint: Mapped[str] = mapped_column(String(16), default="")
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

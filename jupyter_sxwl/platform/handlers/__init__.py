@@ -68,6 +68,16 @@ from .models import (
     MountResolveHandler,
 )
 from .queues import QueueHandler, QueuesHandler, SchedulerHandler, UserLimitHandler
+from .services import (
+    ServiceActionHandler,
+    ServiceEventsHandler,
+    ServiceHandler,
+    ServiceKeyHandler,
+    ServiceKeysHandler,
+    ServiceLogsHandler,
+    ServiceRevisionsHandler,
+    ServicesHandler,
+)
 
 _ROUTES: list[tuple[str, type[PlatformHandler]]] = [
     (r"api/v1/?", InfoHandler),
@@ -128,6 +138,14 @@ _ROUTES: list[tuple[str, type[PlatformHandler]]] = [
     (r"api/v1/finetunes/([^/]+)/evaluations/([^/]+)/predictions", FinetunePredictionsHandler),
     (r"api/v1/finetunes/([^/]+)/export", FinetuneExportHandler),
     (r"api/v1/finetunes/([^/]+)/tensorboard", FinetuneTensorboardHandler),
+    (r"api/v1/services", ServicesHandler),
+    (r"api/v1/services/([^/]+)", ServiceHandler),
+    (r"api/v1/services/([^/]+)/(stop|start|restart|sleep)", ServiceActionHandler),
+    (r"api/v1/services/([^/]+)/events", ServiceEventsHandler),
+    (r"api/v1/services/([^/]+)/revisions", ServiceRevisionsHandler),
+    (r"api/v1/services/([^/]+)/logs", ServiceLogsHandler),
+    (r"api/v1/services/([^/]+)/keys", ServiceKeysHandler),
+    (r"api/v1/services/([^/]+)/keys/([^/]+)", ServiceKeyHandler),
 ]
 
 
@@ -138,6 +156,14 @@ def api_routes(prefix: str, base: type[RequestHandler]) -> list[tuple[str, type[
         handler = type(mixin.__name__, (mixin, base), {})
         routes.append((prefix + pattern, handler))
     return routes
+
+
+def gateway_routes(prefix: str) -> list[tuple[str, type[Any]]]:
+    """The endpoint gateway under ``prefix``: ``endpoints/<service>/…``, outside the API (its
+    callers authenticate with service keys, not with hub tokens)."""
+    from ..gateway import GatewayHandler
+
+    return [(prefix + r"endpoints/([^/]+)(/.*)?", GatewayHandler)]
 
 
 def route_table() -> list[tuple[str, type[PlatformHandler]]]:

@@ -1,0 +1,211 @@
+"""The endpoint gateway: AppKey/Timestamp/Sign and bearer keys, refusals, streaming, and the
+tiny model served end to end (the official ``openai`` client through the gateway, sleep and
+wake)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib.util
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from tests.platform.conftest import PLATFORM_CONFIG, Api
+from tests.platform.test_jobs_api import upload
+from tests.platform.test_services_api import (
+    APP,
+    bearer,
+    deploy,
+    events,
+    gateway,
+    new_key,
+    wait_status,
+)
+from tests.support import TINY_MODEL, Hub, start_hub, wait_tiny_model
+
+GATEWAY_CONFIG = (
+    PLATFORM_CONFIG
+    + """
+c.SxwlPlatform.service_ports = "27000-27999"
+c.SxwlPlatform.service_check_interval = 0.5
+c.SxwlPlatform.service_wake_timeout = 60
+c.SxwlPlatformApp.stop_jobs_on_exit = True
+"""
+)
+
+
+@pytest.fixture(scope="module")
+def api_hub() -> Iterator[Hub]:
+    serve = importlib.util.find_spec("jupyter_sxwl.runtime.serve.__main__") is not None
+    args = ["--SxwlPlatform.build_tiny_model=True"] if serve else []
+    with start_hub(name="gateway", platform_config_text=GATEWAY_CONFIG, platform_args=args) as hub:
+        yield hub
+
+
+@pytest.fixture(scope="module")
+def app(alice: Api) -> dict[str, Any]:
+    package = upload(alice, {"app.py": APP})
+    deploy(alice, "echo", package)
+    deploy(alice, "other", package)
+    wait_status(alice, "echo", "running")
+    wait_status(alice, "other", "running")
+    return {"key": new_key(alice, "echo"), "other_key": new_key(alice, "other")}
+
+
+def signed(
+    key: dict[str, Any], stamp: int | None = None, secret: str | None = None
+) -> dict[str, str]:
+    """The AppKey headers of seed 002 4.5.3, computed here independently of the platform."""
+    ts = str(int(time.time() * 1000) if stamp is None else stamp)
+    secret = key["app_secret"] if secret is None else secret
+    message = (key["app_key"] + secret + ts).encode()
+    sign = hmac.new(secret.encode(), message, hashlib.sha1).hexdigest()
+    return {"AppKey": key["app_key"], "Timestamp": ts, "Sign": sign}
+
+
+def call(api: Api, headers: dict[str, str], name: str = "echo") -> requests.Response:
+    return requests.get(gateway(api, name), headers=headers, timeout=60)
+
+
+def refused(r: requests.Response, *secrets: str) -> str:
+    assert r.status_code == 401, (r.status_code, r.text)
+    message: str = r.json()["error"]["message"]
+    for secret in secrets:
+        assert secret not in r.text
+    return message
+
+
+def test_app_key_and_sign(alice: Api, app: dict[str, Any]) -> None:
+    key = app["key"]
+    r = call(alice, signed(key))
+    assert r.status_code == 200, r.text
+    assert {"appkey", "sign", "timestamp"}.isdisjoint(r.json()["headers"])
+
+
+def test_refusals_say_why_and_nothing_about_the_keys(alice: Api, app: dict[str, Any]) -> None:
+    key = app["key"]
+    hidden = (key["app_secret"], key["bearer"], app["other_key"]["app_key"])
+    now = int(time.time() * 1000)
+    assert "no credentials" in refused(call(alice, {}), *hidden)
+    assert "missing header" in refused(call(alice, {"AppKey": key["app_key"]}), *hidden)
+    wrong = signed(key, secret="not-the-secret")
+    assert "Sign does not match" in refused(call(alice, wrong), *hidden)
+    stale = signed(key, now - 6 * 60 * 1000)
+    assert "old" in refused(call(alice, stale), *hidden)
+    future = signed(key, now + 6 * 60 * 1000)
+    assert "future" in refused(call(alice, future), *hidden)
+    bad_stamp = {**signed(key), "Timestamp": "yesterday"}
+    assert "milliseconds" in refused(call(alice, bad_stamp), *hidden)
+    once = signed(key)
+    assert call(alice, once).status_code == 200
+    assert "already used" in refused(call(alice, once), *hidden)
+    unknown = {**signed(key), "AppKey": "0" * 20}
+    assert "Sign does not match" in refused(call(alice, unknown), *hidden)
+    assert "not valid" in refused(call(alice, {"Authorization": "Bearer sk-sxwl-nope"}), *hidden)
+    assert "Bearer" in refused(call(alice, {"Authorization": "Basic eDp5"}), *hidden)
+    # A key of another service of the same user.
+    other = call(alice, bearer(app["other_key"]))
+    assert "not a key of" in refused(other, *hidden)
+
+
+def test_revoked_bearer_key_and_counts_per_key(alice: Api, app: dict[str, Any]) -> None:
+    extra = new_key(alice, "echo")
+    for _ in range(3):
+        assert call(alice, bearer(extra)).status_code == 200
+    counts = {k["id"]: k["requests"] for k in alice.get("services/echo/keys")["items"]}
+    assert counts[extra["id"]] == 3
+    r = alice.call("DELETE", f"services/echo/keys/{extra['id']}")
+    assert r.status_code == 204
+    assert "not valid" in refused(call(alice, bearer(extra)))
+    assert "Sign does not match" in refused(call(alice, signed(extra)))
+    assert extra["id"] not in {k["id"] for k in alice.get("services/echo/keys")["items"]}
+
+
+def test_server_sent_events_are_streamed_through(alice: Api, app: dict[str, Any]) -> None:
+    # The app sends one event, then waits for /release before the rest: a gateway that
+    # buffered the answer would deliver nothing until the app gave up waiting.
+    headers = bearer(app["key"])
+    with requests.get(
+        gateway(alice, "echo") + "stream", headers=headers, stream=True, timeout=60
+    ) as r:
+        assert r.status_code == 200
+        assert r.headers["Content-Type"] == "text/event-stream"
+        lines = r.iter_lines()
+        assert next(lines) == b"data: first"
+        assert call(alice, headers).status_code == 200
+        assert requests.get(gateway(alice, "echo") + "release", headers=headers, timeout=30).ok
+        rest = [line for line in lines if line]
+    assert rest == [b"data: released=True", b"data: [DONE]"]
+
+
+# -- the tiny model, served -------------------------------------------------------------------
+
+
+def test_llm_service_with_the_openai_client_sleep_and_wake(alice: Api) -> None:
+    if importlib.util.find_spec("jupyter_sxwl.runtime.serve.__main__") is None:
+        pytest.skip("the model server (jupyter_sxwl.runtime.serve) is not in this checkout")
+    import openai
+
+    wait_tiny_model(alice.hub, "alice")
+    r = alice.call(
+        "POST",
+        "services",
+        json={
+            "name": "tiny-chat",
+            "kind": "llm",
+            "model": {"name": TINY_MODEL},
+            "max_new_tokens": 16,
+        },
+    )
+    assert r.status_code == 201, r.text
+    svc = wait_status(alice, "tiny-chat", "running", "failed", timeout=180)
+    assert svc["status"] == "running", svc
+    assert svc["model"]["name"] == TINY_MODEL and svc["model"]["version"] >= 1
+    key = new_key(alice, "tiny-chat")
+    client = openai.OpenAI(
+        base_url=f"{alice.hub.url}/services/sxwl/endpoints/tiny-chat/v1",
+        api_key=key["bearer"],
+        max_retries=0,
+    )
+    models = client.models.list()
+    assert [m.id for m in models.data] == ["tiny-chat"]
+    answer = client.chat.completions.create(
+        model="tiny-chat", messages=[{"role": "user", "content": "hello"}], max_tokens=8
+    )
+    assert answer.usage is not None and answer.usage.completion_tokens >= 1
+    chunks = list(
+        client.chat.completions.create(
+            model="tiny-chat",
+            messages=[{"role": "user", "content": "hello"}],
+            max_tokens=8,
+            stream=True,
+        )
+    )
+    assert len(chunks) >= 2
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="tiny-chat", messages=[], max_tokens=8)
+
+    # AppKey/Sign with plain requests.
+    r = requests.post(
+        f"{alice.hub.url}/services/sxwl/endpoints/tiny-chat/v1/completions",
+        json={"model": "tiny-chat", "prompt": "once upon", "max_tokens": 4},
+        headers=signed(key),
+        timeout=120,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["usage"]["completion_tokens"] >= 1
+
+    # Sleep, then the next request wakes it and is answered.
+    assert alice.call("POST", "services/tiny-chat/sleep").json()["status"] == "sleeping"
+    answer = client.chat.completions.create(
+        model="tiny-chat", messages=[{"role": "user", "content": "again"}], max_tokens=4
+    )
+    assert answer.choices[0].message is not None
+    assert alice.get("services/tiny-chat")["status"] == "running"
+    kinds = events(alice, "tiny-chat")
+    assert kinds.index("sleeping") < kinds.index("woken") < len(kinds) - 1
+    alice.call("DELETE", "services/tiny-chat")
