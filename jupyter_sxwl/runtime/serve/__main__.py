@@ -109,7 +109,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
-    logging.getLogger("tornado.access").setLevel(logging.WARNING)
     try:
         return asyncio.run(serve(args.config))
     except ServeConfigError as e:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tornado import web
 from tornado.iostream import StreamClosedError
+from tornado.log import access_log
 
 from . import protocol
 from .config import ServeConfig
@@ -311,6 +313,16 @@ class NotFoundHandler(BaseHandler):
         raise web.HTTPError(404)
 
 
+def log_request(handler: web.RequestHandler) -> None:
+    """One line per request, but none for health checks (polled while the model loads)."""
+    status = handler.get_status()
+    if handler.request.path == "/health":
+        return
+    level = logging.INFO if status < 500 else logging.WARNING
+    ms = 1000.0 * handler.request.request_time()
+    access_log.log(level, "%d %s %.1f ms", status, handler._request_summary(), ms)
+
+
 def make_app(state: ServerState) -> web.Application:
     return web.Application(
         [
@@ -321,5 +333,6 @@ def make_app(state: ServerState) -> web.Application:
             (r"/stats", StatsHandler),
         ],
         default_handler_class=NotFoundHandler,
+        log_function=log_request,
         serve_state=state,
     )
