@@ -547,3 +547,47 @@ def test_starting_does_not_import_torch_before_the_model_loads() -> None:
         [sys.executable, "-c", code], cwd=PACKAGE_ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False False"
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"template": "nope"}, "template: 'nope' is not known"),
+        ({"adapter_dir": "/nonexistent/adapter"}, "adapter_dir: no LoRA adapter"),
+    ],
+)
+def test_model_mistakes_exit_2_with_one_line(
+    tiny_model: Path, settings: dict[str, Any], message: str
+) -> None:
+    config = {"model_dir": str(tiny_model), "port": free_port(), **settings}
+    result = subprocess.run(
+        SERVER,
+        cwd=PACKAGE_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SXWL_SERVE_CONFIG": json.dumps(config)},
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert message in result.stderr
+
+
+def test_greedy_answers_equal_transformers_generate(server: ModelServer, tiny_model: Path) -> None:
+    """The engine's cache, positions and padding give what plain ``generate`` gives."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
+    prompt = "Once upon a time, in a quiet village by the sea,"
+    inputs = tokenizer(prompt, return_tensors="pt")
+    with torch.inference_mode():
+        out = model.generate(
+            **inputs, max_new_tokens=12, min_new_tokens=12, do_sample=False, pad_token_id=0
+        )
+    expected = tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+    answer = server.client().completions.create(
+        model=NAME, prompt=prompt, max_tokens=12, temperature=0, extra_body={"ignore_eos": True}
+    )
+    assert answer.choices[0].text == expected
