@@ -301,7 +301,10 @@ def parse_port_range(text: str) -> tuple[int, int]:
 
 
 def port_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` now (connections of an earlier server that
+    are still closing do not count: servers bind with SO_REUSEADDR)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

@@ -1,0 +1,160 @@
+"""Gateway benchmark: the overhead of the endpoint gateway and the wake-from-sleep latency.
+
+    .venv/bin/python bench/bench_gateway.py [--requests 500]
+
+Starts a real JupyterHub with the platform, deploys a small HTTP app as a custom service on a
+fixed port and times the same small GET three ways: straight to the app (the baseline), to the
+platform's gateway on the platform's own port, and through the hub's proxy as users call it.
+Then it puts the service to sleep and times the request that wakes it; with the model server
+in the checkout, the same for the tiny model (``sxwl-tiny-llama``) deployed as an LLM service.
+Targets from the issue: overhead p50 <= 2 ms, wake < 3 s. Not a test: it never fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.platform.test_services_api import APP
+from tests.support import TINY_MODEL, start_hub, wait_tiny_model
+
+PORT = 28500
+CONFIG = """
+import os
+c = get_config()
+c.SxwlPlatform.data_dir = os.path.join(os.environ["SXWL_STATE_DIR"], "platform")
+c.SxwlPlatform.service_ports = "28000-28999"
+c.SxwlPlatform.service_check_interval = 0.5
+c.SxwlPlatformApp.stop_jobs_on_exit = True
+"""
+
+
+def timed(session: requests.Session, url: str, headers: dict[str, str], n: int) -> list[float]:
+    for _ in range(20):  # warm up connections and caches
+        session.get(url, headers=headers, timeout=30).raise_for_status()
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        session.get(url, headers=headers, timeout=30).raise_for_status()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def show(label: str, values: list[float], base: list[float] | None = None) -> None:
+    p50, p99 = statistics.median(values), pct(values, 0.99)
+    extra = ""
+    if base is not None:
+        extra = f"   overhead p50 {p50 - statistics.median(base):+.2f} ms (target <= 2 ms)"
+    print(f"  {label:<34} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms{extra}")
+
+
+def wait(api: Any, name: str, status: str, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while api(f"services/{name}").json()["status"] != status:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{name} did not reach {status}: {api(f'services/{name}').text}")
+        time.sleep(0.2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=500)
+    args = parser.parse_args()
+    serve = importlib.util.find_spec("jupyter_sxwl.runtime.serve.__main__") is not None
+    platform_args = ["--SxwlPlatform.build_tiny_model=True"] if serve else []
+    with start_hub(
+        name="bench-gateway", platform_config_text=CONFIG, platform_args=platform_args
+    ) as hub:
+        token = hub.token_for("alice")
+        auth = {"Authorization": f"token {token}"}
+
+        def api(path: str, method: str = "GET", **kw: Any) -> requests.Response:
+            headers = {**auth, **kw.pop("headers", {})}
+            return requests.request(
+                method, hub.platform_url + path, headers=headers, timeout=120, **kw
+            )
+
+        gzip = {"Content-Type": "application/gzip"}
+        r = api("code-packages", "POST", data=_tgz({"app.py": APP}), headers=gzip)
+        r.raise_for_status()
+        body = {
+            "name": "echo",
+            "kind": "custom",
+            "command": "python app.py",
+            "code_package": r.json()["id"],
+            "port": PORT,
+        }
+        r = api("services", "POST", json=body)
+        if r.status_code != 201:
+            raise SystemExit(f"deploying the app failed: {r.text}")
+        wait(api, "echo", "running")
+        key = api("services/echo/keys", "POST", json={}).json()
+        bearer = {"Authorization": f"Bearer {key['bearer']}"}
+        platform = hub.api("GET", "services/sxwl").json().get("url", "")
+        session = requests.Session()
+        print(f"small GET, {args.requests} requests each, one client:")
+        direct = timed(session, f"http://127.0.0.1:{PORT}/", {}, args.requests)
+        show("direct to the app (baseline)", direct)
+        if platform:
+            url = f"{platform.rstrip('/')}/services/sxwl/endpoints/echo/"
+            show("platform gateway", timed(session, url, bearer, args.requests), direct)
+        proxied = timed(session, f"{hub.url}/services/sxwl/endpoints/echo/", bearer, args.requests)
+        show("hub proxy + gateway", proxied, direct)
+
+        print("wake from sleep (request sent to a sleeping service until answered):")
+        targets = [("echo", "custom app")]
+        if serve:
+            wait_tiny_model(hub, "alice")
+            llm = {"name": "tiny", "kind": "llm", "model": {"name": TINY_MODEL}}
+            api("services", "POST", json=llm).raise_for_status()
+            wait(api, "tiny", "running")
+            targets.append(("tiny", f"{TINY_MODEL} (model server)"))
+        for name, label in targets:
+            k = api(f"services/{name}/keys", "POST", json={}).json()
+            times = []
+            for _ in range(3):
+                api(f"services/{name}/sleep", "POST").raise_for_status()
+                path = "v1/models" if name == "tiny" else ""
+                t = time.perf_counter()
+                r = requests.get(
+                    f"{hub.url}/services/sxwl/endpoints/{name}/{path}",
+                    headers={"Authorization": f"Bearer {k['bearer']}"},
+                    timeout=300,
+                )
+                r.raise_for_status()
+                times.append(time.perf_counter() - t)
+            print(
+                f"  {label:<34} median {statistics.median(times):6.2f} s of {len(times)}"
+                " (target < 3 s)"
+            )
+
+
+def _tgz(files: dict[str, str]) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+if __name__ == "__main__":
+    main()
