@@ -1,5 +1,6 @@
 import * as React from 'react';
 
+import { ApiError } from '../api';
 import { BackHead } from '../BackHead';
 import { SxwlContext } from '../context';
 import { Field } from '../Field';
@@ -169,6 +170,17 @@ export function DeployForm(props: {
       props.onDeployed(await createService(spec()));
     } catch (e) {
       const spread = formErrors(e, INPUTS);
+      // One input holds all the resources: say which of them is wrong.
+      if (e instanceof ApiError) {
+        const parts = e.errors
+          .filter(x => String(x.field ?? '').startsWith('resources.'))
+          .map(
+            x => `${String(x.field).slice('resources.'.length)}: ${x.message}`
+          );
+        if (parts.length) {
+          spread.fields.resources = parts.join('; ');
+        }
+      }
       setErrors(spread.fields);
       setGeneral(spread.general);
     } finally {
