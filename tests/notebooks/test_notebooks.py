@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.support import TEST_OUTPUT, Hub, start_hub, start_tiny_hub
+from tests.support import TEST_OUTPUT, Hub, start_tiny_hub
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -119,4 +119,33 @@ def test_finetune_notebook(tiny_model_hub: Hub, tmp_path: Path) -> None:
     )
     # The datasets table, the live fine-tune view and the fine-tunes table are widgets.
     assert len(widget_views(nb)) >= 3
+    print(f"notebook ran in {seconds:.1f} s")
+
+
+@pytest.fixture(scope="module")
+def serving_hub() -> Iterator[Hub]:
+    """A hub that builds the tiny Llama, for the serving notebook."""
+    with start_tiny_hub("notebook-serving") as hub:
+        yield hub
+
+
+def test_deploy_and_chat_notebook(serving_hub: Hub, tmp_path: Path) -> None:
+    nb, seconds = run_notebook(
+        "03-deploy-and-chat.ipynb",
+        serving_hub,
+        "sana",
+        tmp_path,
+        env={"XDG_CONFIG_HOME": str(tmp_path / "config")},
+        timeout=300,
+    )
+    text = outputs_text(nb)
+    assert "deployed tiny-chat (svc-" in text and "tiny-chat (svc-" in text
+    assert "models: ['tiny-chat']" in text
+    assert "answer:" in text and "completion tokens" in text
+    assert "streamed " in text and "signed request: 200" in text
+    assert "the same Sign again: 401" in text
+    assert "woken and answered in" in text and "status: running" in text
+    assert "sleeping" in text
+    # The services table and the streamed chat answer are widgets.
+    assert len(widget_views(nb)) >= 2
     print(f"notebook ran in {seconds:.1f} s")
