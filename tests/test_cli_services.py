@@ -96,3 +96,49 @@ def test_deploy_keys_chat_sleep_update_and_delete(sxwl: Sxwl, tmp_path: Path) ->
     assert "): stopped: stopped by the user" in out.splitlines()[-1], out
     assert sxwl("service", "delete", "cli-tiny") == "deleted cli-tiny\n"
     assert sxwl("services").startswith("no services")
+
+
+APP = """\
+import http.server, json, os
+
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"path": self.path, "greeting": os.environ["GREETING"]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+http.server.HTTPServer(("127.0.0.1", int(os.environ["SXWL_PORT"])), Hello).serve_forever()
+"""
+
+
+def test_deploy_any_app_from_a_folder_and_its_mistakes(sxwl: Sxwl, tmp_path: Path) -> None:
+    import requests
+
+    from jupyter_sxwl.client.services import sign
+
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "app.py").write_text(APP)
+    out = sxwl("deploy", "cli-app", "--code-dir", "app", "--command", "python app.py",
+               "--env", "GREETING=hello", "--wait", timeout=240)  # fmt: skip
+    url = re.search(r"running at (\S+)$", out, re.M)
+    assert url, out
+    key = json.loads(sxwl("service", "keys", "cli-app", "--create", "--json"))
+    reply = requests.get(
+        url.group(1) + "some/path", headers=sign(key["app_key"], key["app_secret"]), timeout=60
+    )
+    assert reply.status_code == 200 and reply.json() == {"path": "/some/path", "greeting": "hello"}
+    assert "python app.py" in sxwl("services")
+
+    # A start command that exits at once: failed, with the last lines of its log.
+    proc = sxwl.run("deploy", "cli-crash", "--command", "python -c 'raise SystemExit(\"boom\")'",
+                    "--wait", timeout=240)  # fmt: skip
+    assert proc.returncode == 1 and "failed" in proc.stderr and "boom" in proc.stderr, proc
+    assert "boom" in sxwl("service", "show", "cli-crash")
+    # A port outside the allowed range is refused, naming the field.
+    err = sxwl("deploy", "cli-port", "--command", "python app.py", "--port", "80", expect=2)
+    assert "port" in err
+    for name in ("cli-app", "cli-crash"):
+        sxwl("service", "delete", name)
