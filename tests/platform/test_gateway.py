@@ -7,15 +7,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import importlib.util
+import io
+import tarfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from tests.platform.conftest import PLATFORM_CONFIG, Api
+from tests.platform.test_datasets_api import upload_as
 from tests.platform.test_jobs_api import upload
+from tests.platform.test_models_api import wait_version
 from tests.platform.test_services_api import (
     APP,
     bearer,
@@ -209,3 +214,71 @@ def test_llm_service_with_the_openai_client_sleep_and_wake(alice: Api) -> None:
     kinds = events(alice, "tiny-chat")
     assert kinds.index("sleeping") < kinds.index("woken") < len(kinds) - 1
     alice.call("DELETE", "services/tiny-chat")
+
+
+def lora_adapter_tar(model_dir: Path) -> bytes:
+    """A LoRA adapter (peft, random init) for the model in ``model_dir``, as a .tar."""
+    import peft
+    import transformers
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir)
+    config = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"])
+    wrapped = peft.get_peft_model(model, config)
+    out = model_dir.parent.parent / "adapter"
+    wrapped.save_pretrained(out)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path in sorted(out.iterdir()):
+            tar.add(path, arcname=path.name)
+    return buf.getvalue()
+
+
+def test_llm_service_from_a_base_model_and_an_adapter(alice: Api, tmp_path: Path) -> None:
+    if importlib.util.find_spec("jupyter_sxwl.runtime.serve.__main__") is None:
+        pytest.skip("the model server (jupyter_sxwl.runtime.serve) is not in this checkout")
+    wait_tiny_model(alice.hub, "alice")
+    tiny = next(m for m in alice.get("models")["models"] if m["name"] == TINY_MODEL)
+    r = alice.call("GET", f"models/{tiny['id']}/versions/{tiny['latest_version']}/archive")
+    assert r.status_code == 200, r.text
+    base = tmp_path / "base"
+    base.mkdir()
+    with tarfile.open(fileobj=io.BytesIO(r.content)) as tar:
+        tar.extractall(base, filter="data")
+    r = alice.call("POST", "models", json={"name": "tiny-lora", "family": "llama"})
+    assert r.status_code == 201, r.text
+    adapter = r.json()
+    (folder,) = base.iterdir()  # the archive holds one folder, <name>-v<version>
+    up = upload_as(alice, "adapter.tar", lora_adapter_tar(folder), purpose="model")
+    r = alice.call(
+        "POST", f"models/{adapter['id']}/versions", json={"source": "upload", "upload_id": up}
+    )
+    assert r.status_code == 202, r.text
+    assert wait_version(alice, adapter["id"], 1)["status"] == "ready", alice.get(
+        f"models/{adapter['id']}/versions/1"
+    )
+
+    body = {
+        "name": "tiny-lora-chat",
+        "kind": "llm",
+        "model": {"name": TINY_MODEL},
+        "adapter": {"name": "tiny-lora", "version": 1},
+    }
+    r = alice.call("POST", "services", json=body)
+    assert r.status_code == 201, r.text
+    svc = wait_status(alice, "tiny-lora-chat", "running", "failed", timeout=180)
+    assert svc["status"] == "running", svc
+    assert svc["adapter"] == {"id": adapter["id"], "name": "tiny-lora", "version": 1}
+    key = new_key(alice, "tiny-lora-chat")
+    r = requests.post(
+        gateway(alice, "tiny-lora-chat") + "v1/chat/completions",
+        json={
+            "model": "tiny-lora-chat",
+            "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 4,
+        },
+        headers=bearer(key),
+        timeout=120,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["usage"]["completion_tokens"] >= 1
+    alice.call("DELETE", "services/tiny-lora-chat")
