@@ -1,9 +1,12 @@
 """Services through the SDK against the real platform behind a real hub: the tiny Llama the
 platform builds at its first start is deployed, called through the gateway with a key (bearer,
-signed, streamed), updated, put to sleep and woken, and deleted."""
+signed, streamed), updated (to another model version while requests keep coming), put to
+sleep and woken, and deleted."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,3 +95,49 @@ def test_deploy_call_sleep_wake_update_and_delete(client: Client, tiny_hub: Hub)
     with pytest.raises(SxwlAPIError) as err:
         client.service(service["id"])
     assert err.value.status == 404
+
+
+def test_update_to_another_model_version_answers_every_request_meanwhile(
+    client: Client, tmp_path: Path
+) -> None:
+    folder = client.download_model(TINY_MODEL, dest=tmp_path)
+    client.create_model("tiny-copy")
+    for _ in range(2):
+        client.import_model("tiny-copy", lab_dir=folder, timeout=300)
+    client.deploy("sdk-update", "tiny-copy:1", wait=True, timeout=180)
+    key = client.create_service_key("sdk-update")["bearer"]
+
+    failures: list[str] = []
+    answered = 0
+    stop = threading.Event()
+
+    def ask() -> None:
+        nonlocal answered
+        asker = client.clone()
+        while not stop.is_set():
+            try:
+                asker.chat("sdk-update", "hi", key=key, model="sdk-update", max_tokens=2)
+                answered += 1
+            except SxwlAPIError as e:
+                failures.append(str(e))
+
+    thread = threading.Thread(target=ask, daemon=True)
+    thread.start()
+    try:
+        updated = client.update_service("sdk-update", model="tiny-copy:2")
+        assert updated["revision"] == 2 and updated["model"]["version"] == 2
+        deadline = time.monotonic() + 180
+        while client.service("sdk-update").get("serving_revision") != 2:
+            assert time.monotonic() < deadline, client.service("sdk-update")
+            time.sleep(0.5)
+        before = answered
+        while answered < before + 2:  # the new revision answers too
+            assert time.monotonic() < deadline and thread.is_alive()
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not failures, failures
+    change = client.service_revisions("sdk-update")[0]["changes"]
+    assert any(c["field"].startswith("model") for c in change), change
+    client.delete_service("sdk-update")
