@@ -13,7 +13,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Enum, Unicode, default
 
 from ..platform.core import SxwlPlatform
-from ..platform.handlers import api_routes
+from ..platform.handlers import api_routes, gateway_routes
 from .handlers import (
     CodeFromDirHandler,
     ForwardHandler,
@@ -79,6 +79,7 @@ class SxwlServerExtension(ExtensionApp):
         else:
             platform = SxwlPlatform(parent=self, log=self.log)
             platform.setup()
+            platform.services.address_base = self.serverapp.base_url + "sxwl/endpoints/"
             self._platform = platform
             settings.update(
                 sxwl_platform=platform,
@@ -101,6 +102,8 @@ class SxwlServerExtension(ExtensionApp):
                 (pattern, handler)
                 for pattern, handler in api_routes("/sxwl/", LocalIdentityHandler)
             ]
+            # The services' gateway (key-authenticated, like the hub's at /services/sxwl/).
+            extra += gateway_routes("/sxwl/")
         self.handlers.extend(extra)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
