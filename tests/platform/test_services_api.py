@@ -65,7 +65,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/slow"):
             time.sleep(0.3)
         headers = {k.lower(): v for k, v in self.headers.items()}
-        self._json({"greeting": GREETING, "path": self.path, "headers": headers})
+        port = os.environ["SXWL_PORT"]
+        self._json({"greeting": GREETING, "path": self.path, "headers": headers, "port": port})
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -224,6 +225,20 @@ def test_update_switches_without_a_failed_request(alice: Api, app_package: str) 
     svc = alice.get("services/rolling")
     assert svc["serving_revision"] == 2 and svc["status"] == "running"
     alice.call("DELETE", "services/rolling")
+
+
+def test_replicas_share_the_requests(alice: Api, app_package: str) -> None:
+    deploy(alice, "pair", app_package, resources={"replicas": 2})
+    svc = wait_status(alice, "pair", "running")
+    assert svc["usage"]["replicas"] == 2
+    key = new_key(alice, "pair")
+    ports = {
+        requests.get(gateway(alice, "pair"), headers=bearer(key), timeout=30).json()["port"]
+        for _ in range(4)
+    }
+    assert len(ports) == 2
+    assert "listening on" in alice.call("GET", "services/pair/logs?replica=1").text
+    alice.call("DELETE", "services/pair")
 
 
 def test_a_command_that_exits_at_once_fails_with_its_last_log_lines(alice: Api) -> None:
