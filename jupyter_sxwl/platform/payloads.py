@@ -54,6 +54,23 @@ def check_text(value: str, what: str = "text") -> str:
     return value
 
 
+def check_env(env: dict[str, str], reserved: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Environment variables a user sets: valid names and text, none the platform sets
+    (``SXWL_*`` and ``reserved``), values of at most 32 KiB."""
+    if len(env) > 256:
+        raise ValueError("has more than 256 variables")
+    for key, value in env.items():
+        check_text(key, "name")
+        check_text(value, "value")
+        if not ENV_NAME_RE.match(key):
+            raise ValueError(f"{key[:64]!r} is not a valid variable name")
+        if key in reserved or key.startswith("SXWL_"):
+            raise ValueError(f"{key} is set by the platform; remove it")
+        if len(value) > MAX_ENV_VALUE:
+            raise ValueError(f"the value of {key} is longer than 32 KiB")
+    return env
+
+
 def check_relative_path(value: str, allow_dot: bool = False) -> str:
     """A path inside the job's work directory: relative, no ``..``, normalised."""
     check_text(value, "path")
@@ -216,18 +233,7 @@ class JobSubmit(BaseModel):
     @field_validator("env")
     @classmethod
     def _env(cls, v: dict[str, str]) -> dict[str, str]:
-        if len(v) > 256:
-            raise ValueError("has more than 256 variables")
-        for key, value in v.items():
-            check_text(key, "name")
-            check_text(value, "value")
-            if not ENV_NAME_RE.match(key):
-                raise ValueError(f"{key[:64]!r} is not a valid variable name")
-            if key in RESERVED_ENV or key.startswith("SXWL_"):
-                raise ValueError(f"{key} is set by the platform; remove it")
-            if len(value) > MAX_ENV_VALUE:
-                raise ValueError(f"the value of {key} is longer than 32 KiB")
-        return v
+        return check_env(v, RESERVED_ENV)
 
     @field_validator("working_dir")
     @classmethod

@@ -47,7 +47,7 @@ from .auth import Identity
 from .errors import Problem, problem_from_validation
 from .gateway import Denied, KeyInfo, KeyRing
 from .jobs import iso, new_id
-from .payloads import ENV_NAME_RE, IMAGE_RE, MAX_COMMAND, MAX_ENV_VALUE, NAME_RE, check_text
+from .payloads import IMAGE_RE, MAX_COMMAND, NAME_RE, check_env, check_text
 
 SERVE_COMMAND = "python -m jupyter_sxwl.runtime.serve"
 LOG_TAIL_LINES = 20
@@ -155,18 +155,7 @@ class ServiceFields(BaseModel):
     @field_validator("env")
     @classmethod
     def _env(cls, v: dict[str, str]) -> dict[str, str]:
-        if len(v) > 256:
-            raise ValueError("has more than 256 variables")
-        for key, value in v.items():
-            check_text(key, "name")
-            check_text(value, "value")
-            if not ENV_NAME_RE.match(key):
-                raise ValueError(f"{key[:64]!r} is not a valid variable name")
-            if key.startswith("SXWL_"):
-                raise ValueError(f"{key} is set by the platform; remove it")
-            if len(value) > MAX_ENV_VALUE:
-                raise ValueError(f"the value of {key} is longer than 32 KiB")
-        return v
+        return check_env(v)
 
     @field_validator("command")
     @classmethod
