@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -134,8 +135,11 @@ class StatsHandler(BaseHandler):
         self.send_json(body)
 
 
-class GenerateHandler(BaseHandler):
-    """What chat and text completions share: submit, relay events, handle disconnects."""
+class GenerateHandler(BaseHandler, metaclass=ABCMeta):
+    """What chat and text completions share: submit, relay events, handle disconnects.
+
+    Each endpoint says how its request becomes prompt tokens and how its answers look.
+    """
 
     _seq: Sequence | None = None
     _queue: asyncio.Queue[Event] | None = None
@@ -150,20 +154,24 @@ class GenerateHandler(BaseHandler):
         if self._queue is not None:
             self._queue.put_nowait(Failed("the client disconnected"))
 
+    @abstractmethod
     async def encode(self, data: dict[str, Any]) -> tuple[Any, list[int]]:
-        raise NotImplementedError
+        """The checked request and its prompt token ids (raises ``RequestError``)."""
 
     def chunk_start(self, rid: str) -> dict[str, Any] | None:
         return None
 
+    @abstractmethod
     def chunk(self, rid: str, text: str) -> dict[str, Any]:
-        raise NotImplementedError
+        """A stream chunk carrying ``text``."""
 
+    @abstractmethod
     def chunk_end(self, rid: str, done: Finished) -> dict[str, Any]:
-        raise NotImplementedError
+        """The last stream chunk: finish reason and usage."""
 
+    @abstractmethod
     def answer(self, rid: str, text: str, done: Finished) -> dict[str, Any]:
-        raise NotImplementedError
+        """The whole answer of a request that did not stream."""
 
     id_prefix = "cmpl"
 
