@@ -26,6 +26,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -729,3 +731,17 @@ def _wait_for_s3(server: SeaweedFS, timeout: float) -> None:
         except Exception as e:  # connection refused, 503 while the filer starts, …
             last = repr(e)
         time.sleep(0.1)
+
+
+class QuietServer(ThreadingHTTPServer):
+    """A stdlib test HTTP server that does not print a traceback when the client hangs up.
+
+    Clients that stop reading once they have what they want (an SSE reader after ``[DONE]``,
+    a fetch that hits its size limit, a TLS handshake refused) are part of the tests; the
+    stdlib server would write each one into the test's captured stderr."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError)):
+            super().handle_error(request, client_address)

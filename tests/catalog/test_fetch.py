@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from jupyter_sxwl.catalog.fetch import FetchError, FetchPolicy, check_url, fetch_url
+from tests.support import QuietServer
 
 MiB = 1 << 20
 BODY = os.urandom(3 * MiB + 123)
@@ -140,16 +141,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send(404, b"not found")
 
 
-class QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that hang up early (size limits, timeouts) are part of the tests.
-        if not isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError)):
-            super().handle_error(request, client_address)
-
-
 def start_server(host: str, tls: ssl.SSLContext | None = None) -> tuple[Server, Any]:
     httpd = QuietServer((host, 0), Handler)
-    httpd.daemon_threads = True
     record = Server(host, httpd.server_address[1], "https" if tls else "http")
     httpd.record = record  # type: ignore[attr-defined]
     if tls is not None:

@@ -11,11 +11,13 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests.support import QuietServer
 
 Reply = tuple[int, dict[str, str], bytes | list[bytes]]
 Route = Callable[["Request"], Reply]
@@ -88,7 +90,7 @@ def fake_platform() -> Iterator[FakePlatform]:
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = QuietServer(("127.0.0.1", 0), Handler)
     platform.url = f"http://127.0.0.1:{server.server_address[1]}/api/v1/"
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
