@@ -225,6 +225,15 @@ class SxwlPlatform(LoggingConfigurable):
         ready; after that the gateway answers 503.""",
     ).tag(config=True)
 
+    service_standby = Bool(
+        True,
+        help="""Keep a standby process for each replica of a sleeping LLM service: the libraries
+        imported and the tokenizer loaded, but no model weights and no accelerator, so that a
+        wake only loads the weights (a fraction of a second for a small model instead of the
+        seconds of importing torch). A standby costs CPU memory (a few hundred MB) and is not
+        metered. Off: a sleeping service has no process at all and a wake starts it cold.""",
+    ).tag(config=True)
+
     gateway_secret_key = Unicode(
         "",
         help="""Fernet key (urlsafe base64 of 32 bytes) that encrypts the AppSecrets of service
@@ -389,6 +398,7 @@ class SxwlPlatform(LoggingConfigurable):
             check_interval=self.service_check_interval,
             start_timeout=self.service_start_timeout,
             wake_timeout=self.service_wake_timeout,
+            standby=self.service_standby,
             stop_grace_seconds=self.stop_grace_seconds,
             log=self.log,
         )

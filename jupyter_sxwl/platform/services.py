@@ -349,6 +349,7 @@ class ServiceManager:
         start_timeout: float = 300.0,
         wake_timeout: float = 120.0,
         stop_grace_seconds: float = 10.0,
+        standby: bool = True,
         log: logging.Logger | None = None,
     ) -> None:
         self.db = db
@@ -363,6 +364,7 @@ class ServiceManager:
         self.start_timeout = start_timeout
         self.wake_timeout = wake_timeout
         self.stop_grace_seconds = stop_grace_seconds
+        self.standby = standby
         self.log = log or logging.getLogger("jupyter_sxwl.services")
         self.address_base = "/services/sxwl/endpoints/"
         self.live: dict[str, Deployment] = {}
@@ -398,6 +400,13 @@ class ServiceManager:
         if stop_services:
             for dep in list(self.live.values()):
                 await self._stop_replicas(dep.replicas)
+            with self.db.session() as session:
+                sleeping = [
+                    self._replicas(r.id, r.replicas)
+                    for r in session.scalars(select(Service).where(Service.status == "sleeping"))
+                ]
+            for replicas in sleeping:
+                await self._stop_replicas(replicas)
         self._flush()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
@@ -453,6 +462,9 @@ class ServiceManager:
                 "replicas": len(dep.replicas) if dep else 0,
                 "inflight": dep.inflight if dep else 0,
             },
+            # A sleeping LLM service whose standby process waits to load the weights on a wake.
+            "standby": row.status == "sleeping"
+            and any(r.get("standby") for r in row.replicas or []),
             "message": row.message,
             "created_at": iso(row.created_at),
             "updated_at": iso(row.updated_at),
@@ -1014,7 +1026,7 @@ class ServiceManager:
                 return port
         raise StartFailed(f"no free port is left in the range {low}-{high}; tell an admin")
 
-    async def _launch(self, row: Service, run: int, port: int) -> Replica:
+    async def _launch(self, row: Service, run: int, port: int, standby: str = "") -> Replica:
         spec = row.spec
         run_dir = self._run_dir(row.id, run)
         archive = (
@@ -1063,6 +1075,8 @@ class ServiceManager:
                     config["adapter_dir"] = f"models/{ref['name']}"
             env["SXWL_MOUNT_ROOT"] = str(run_dir / "mnt")
             env["SXWL_SERVE_CONFIG"] = json.dumps(config)
+            if standby:
+                env["SXWL_SERVE_STANDBY"] = standby
         if spec.get("requirements", "").strip():
             # Extra packages go into the run's own folder, first on the path of the command.
             command = (
@@ -1122,14 +1136,20 @@ class ServiceManager:
             if row is None:
                 raise StartFailed("the service was deleted")
             spec, kind, revision = dict(row.spec), row.kind, row.revision
-            count = int((spec.get("resources") or {}).get("replicas", 1))
-            first_run = row.runs + 1
-            row.runs += count
-            session.flush()  # the run numbers are taken before the row is detached
-            session.expunge(row)
-        replicas: list[Replica] = []
+            waiting = [r for r in row.replicas or [] if r.get("standby")]
+        replicas = await self._wake_standby(service_id, waiting, revision)
+        if not replicas:
+            with self.db.session() as session:
+                row = session.scalar(select(Service).where(Service.id == service_id))
+                if row is None:
+                    raise StartFailed("the service was deleted")
+                count = int((spec.get("resources") or {}).get("replicas", 1))
+                first_run = row.runs + 1
+                row.runs += count
+                session.flush()  # the run numbers are taken before the row is detached
+                session.expunge(row)
         try:
-            for i in range(count):
+            for i in range(0 if replicas else count):
                 port = spec.get("port") or self._allocate_port()
                 replicas.append(await self._launch(row, first_run + i, int(port)))
             deadline = time.monotonic() + self.start_timeout
@@ -1205,6 +1225,101 @@ class ServiceManager:
         await self._stop_replicas(dep.replicas if dep else stored)
         kind = {"sleeping": "sleeping", "stopped": "stopped"}.get(status, "stopped")
         self._set(service_id, event=kind, status=status, message=message, replicas=[])
+        if status == "sleeping":
+            await self._start_standby(service_id)
+
+    # -- standby -------------------------------------------------------------------------------
+    # Most of an LLM server's cold start is importing torch and transformers, not loading a small
+    # model. A sleeping LLM service therefore keeps one standby process per replica: libraries
+    # imported and tokenizer loaded, but no weights and no device, so it holds no accelerator and
+    # is not metered. A wake tells it to load (POST /sxwl/wake with its secret); a standby that
+    # died, or was made for an older revision, is stopped and the service starts cold instead.
+
+    async def _start_standby(self, service_id: str) -> None:
+        if not self.standby:
+            return
+        with self.db.session() as session:
+            row = session.scalar(select(Service).where(Service.id == service_id))
+            if row is None or row.kind != "llm" or row.status != "sleeping":
+                return
+            count = int((row.spec.get("resources") or {}).get("replicas", 1))
+            first_run = row.runs + 1
+            row.runs += count
+            session.flush()
+            session.expunge(row)
+        secret = secrets.token_urlsafe(24)
+        replicas: list[Replica] = []
+        try:
+            for i in range(count):
+                port = row.spec.get("port") or self._allocate_port()
+                replicas.append(await self._launch(row, first_run + i, int(port), secret))
+        except BaseException as e:
+            await self._stop_replicas(replicas)
+            if not isinstance(e, Exception):
+                raise  # cancelled: the service is being deleted or changed
+            self.log.warning("service %s: no standby (%s); a wake starts it cold", service_id, e)
+            return
+        finally:
+            for r in replicas:
+                self._reserved.discard(r.port)
+        stored = [
+            {"run": r.run, "port": r.port, "standby": secret, "revision": row.revision}
+            for r in replicas
+        ]
+        self._set(service_id, replicas=stored)
+
+    async def _wake_standby(
+        self, service_id: str, stored: list[dict[str, Any]], revision: int
+    ) -> list[Replica]:
+        """The standby replicas, told to load; empty when there are none fit to wake."""
+        replicas = self._replicas(service_id, stored)
+        fit = bool(stored) and all(r.get("revision") == revision for r in stored)
+        for r in replicas if fit else []:
+            state = await self.backend.poll(r.run_dir, 1)
+            fit = fit and not state.phase.finished
+        if fit:
+            woken = await asyncio.gather(
+                *(
+                    self._post_wake(r, str(s["standby"]))
+                    for r, s in zip(replicas, stored, strict=True)
+                )
+            )
+            fit = all(woken)
+        if not fit:
+            await self._stop_replicas(replicas)
+            self._set(service_id, replicas=[])
+            return []
+        self._set(service_id, replicas=[{"run": r.run, "port": r.port} for r in replicas])
+        return replicas
+
+    async def _post_wake(self, replica: Replica, secret: str) -> bool:
+        """Tell a standby to load; it may still be starting to listen, so try for a while."""
+        deadline = time.monotonic() + min(self.start_timeout, 30.0)
+        while True:
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection("127.0.0.1", replica.port), timeout=2.0
+                )
+                break
+            except (OSError, TimeoutError):
+                state = await self.backend.poll(replica.run_dir, 1)
+                if state.phase.finished or time.monotonic() > deadline:
+                    return False
+                await asyncio.sleep(0.05)
+        try:
+            writer.write(
+                f"POST /sxwl/wake HTTP/1.0\r\nHost: 127.0.0.1\r\nX-Sxwl-Wake: {secret}\r\n"
+                "Content-Length: 0\r\n\r\n".encode()
+            )
+            await writer.drain()
+            line = await asyncio.wait_for(reader.readline(), timeout=5.0)
+            return line.split(b" ")[1:2] == [b"202"]
+        except (OSError, TimeoutError):
+            return False
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
 
     async def _rollout(self, service_id: str) -> None:
         """Move a running service to its current revision without a failed request."""

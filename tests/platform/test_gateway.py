@@ -4,6 +4,7 @@ wake)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import importlib.util
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import requests
 
@@ -204,16 +206,69 @@ def test_llm_service_with_the_openai_client_sleep_and_wake(alice: Api) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["usage"]["completion_tokens"] >= 1
 
-    # Sleep, then the next request wakes it and is answered.
-    assert alice.call("POST", "services/tiny-chat/sleep").json()["status"] == "sleeping"
+    # Sleep: the serving process stops and a standby (libraries imported, no weights) waits.
+    asleep = alice.call("POST", "services/tiny-chat/sleep").json()
+    assert asleep["status"] == "sleeping" and asleep["standby"] is True
+    assert asleep["usage"]["replicas"] == 0
+    # The next request wakes it and is answered; the standby loaded the model, no new process.
     answer = client.chat.completions.create(
         model="tiny-chat", messages=[{"role": "user", "content": "again"}], max_tokens=4
     )
     assert answer.choices[0].message is not None
-    assert alice.get("services/tiny-chat")["status"] == "running"
+    awake = alice.get("services/tiny-chat")
+    assert awake["status"] == "running" and awake["standby"] is False
     kinds = events(alice, "tiny-chat")
     assert kinds.index("sleeping") < kinds.index("woken") < len(kinds) - 1
+    log = alice.call("GET", "services/tiny-chat/logs").text
+    assert log.index("standby on") < log.index("woken: loading") < log.index("ready: serving")
+
+    # A standby made for an older revision is not used: the wake starts the new revision cold.
+    alice.call("POST", "services/tiny-chat/sleep")
+    r = alice.call("PATCH", "services/tiny-chat", json={"max_new_tokens": 12})
+    assert r.status_code == 200 and r.json()["status"] == "sleeping", r.text
+    answer = client.chat.completions.create(
+        model="tiny-chat", messages=[{"role": "user", "content": "third"}], max_tokens=4
+    )
+    assert answer.choices[0].message is not None
+    awake = alice.get("services/tiny-chat")
+    assert awake["serving_revision"] == awake["revision"] == 2
+    assert "standby on" not in alice.call("GET", "services/tiny-chat/logs").text
+
+    # A standby that died is not used either.
+    assert alice.call("POST", "services/tiny-chat/sleep").json()["standby"] is True
+    (standby,) = serving_processes(awake["id"])
+    assert standby.environ().get("SXWL_SERVE_STANDBY")
+    standby.kill()
+    answer = client.chat.completions.create(
+        model="tiny-chat", messages=[{"role": "user", "content": "fourth"}], max_tokens=4
+    )
+    assert answer.choices[0].message is not None
+    (serving,) = serving_processes(awake["id"])
+    assert serving.pid != standby.pid and not serving.environ().get("SXWL_SERVE_STANDBY")
+
+    # Stopping a sleeping service stops its standby too.
+    alice.call("POST", "services/tiny-chat/sleep")
+    stopped = alice.call("POST", "services/tiny-chat/stop").json()
+    assert stopped["status"] == "stopped" and stopped["standby"] is False
+    assert serving_processes(awake["id"], expect=0) == []
     alice.call("DELETE", "services/tiny-chat")
+
+
+def serving_processes(service_id: str, expect: int = 1) -> list[psutil.Process]:
+    """The model server processes (serving or standby) of one service, once there are
+    ``expect`` of them (a process just launched may not have started Python yet)."""
+    deadline = time.monotonic() + 30
+    while True:
+        found = []
+        for p in psutil.process_iter(["cmdline"]):
+            with contextlib.suppress(psutil.Error):
+                serve = "jupyter_sxwl.runtime.serve" in (p.info["cmdline"] or [])
+                alive = serve and p.status() != psutil.STATUS_ZOMBIE
+                if alive and p.environ().get("SXWL_SERVICE_ID") == service_id:
+                    found.append(p)
+        if len(found) == expect or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
 
 
 def lora_adapter_tar(model_dir: Path) -> bytes:

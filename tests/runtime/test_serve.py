@@ -6,6 +6,7 @@ disconnects, sampling settings, and the OpenAI-style errors of malformed request
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -591,3 +592,75 @@ def test_greedy_answers_equal_transformers_generate(server: ModelServer, tiny_mo
         model=NAME, prompt=prompt, max_tokens=12, temperature=0, extra_body={"ignore_eos": True}
     )
     assert answer.choices[0].text == expected
+
+
+def wait_health(url: str, process: subprocess.Popen[bytes], want: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited"
+        status = None
+        with contextlib.suppress(requests.ConnectionError):
+            status = requests.get(f"{url}/health", timeout=2).json()["status"]
+        if status == want:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"/health never said {want!r}")
+
+
+def test_a_standby_server_loads_only_when_woken_with_its_secret(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = {"model_dir": str(tiny_model), "served_model_name": NAME, "port": port}
+    log = tmp_path / "serve.log"
+    env = {**os.environ, "SXWL_SERVE_CONFIG": json.dumps(config), "SXWL_SERVE_STANDBY": "s3"}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            SERVER, cwd=PACKAGE_ROOT, stdout=out, stderr=subprocess.STDOUT, env=env
+        )
+    try:
+        wait_health(url, process, "standby")
+        deadline = time.monotonic() + 120
+        while "standby: prepared" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Prepared, and still waiting: no weights are loaded until a wake with the secret.
+        assert requests.get(f"{url}/health", timeout=5).json() == {"status": "standby"}
+        chat = {"model": NAME, "messages": HELLO, "max_tokens": 2}
+        r = requests.post(f"{url}/v1/chat/completions", json=chat, timeout=10)
+        assert r.status_code == 503 and r.json()["error"]["code"] == "model_loading"
+        for headers in ({}, {"X-Sxwl-Wake": "wrong"}):
+            r = requests.post(f"{url}/sxwl/wake", headers=headers, timeout=10)
+            assert r.status_code == 403, r.text
+        assert requests.get(f"{url}/health", timeout=5).json() == {"status": "standby"}
+
+        r = requests.post(f"{url}/sxwl/wake", headers={"X-Sxwl-Wake": "s3"}, timeout=10)
+        assert r.status_code == 202
+        wait_health(url, process, "ok")
+        r = requests.post(f"{url}/v1/chat/completions", json=chat, timeout=60)
+        assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] >= 1
+        text = log.read_text()
+        assert text.index("standby: prepared") < text.index("woken: loading") < text.index("ready")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_a_standby_reports_a_model_mistake_when_woken(tiny_model: Path) -> None:
+    port = free_port()
+    config = {"model_dir": str(tiny_model), "port": port, "template": "nope"}
+    env = {**os.environ, "SXWL_SERVE_CONFIG": json.dumps(config), "SXWL_SERVE_STANDBY": "s3"}
+    process = subprocess.Popen(
+        SERVER, cwd=PACKAGE_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    )
+    try:
+        wait_health(f"http://127.0.0.1:{port}", process, "standby")
+        r = requests.post(
+            f"http://127.0.0.1:{port}/sxwl/wake", headers={"X-Sxwl-Wake": "s3"}, timeout=10
+        )
+        assert r.status_code == 202
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 2
+    assert err.decode().strip().splitlines()[-1].startswith("error: template: 'nope'")

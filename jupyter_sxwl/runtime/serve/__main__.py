@@ -3,6 +3,11 @@
 The server listens at once (``/health`` answers 503 while the model loads), loads the model in
 a thread, starts the engine and logs ``ready``. torch is imported only by the loading thread.
 A configuration a user can fix ends with exit code 2 and one line ``error: …`` on stderr.
+
+With ``$SXWL_SERVE_STANDBY`` set to a secret, the server is a standby: it imports the libraries
+and loads the tokenizer, then waits, with no weights and no device, until a ``POST /sxwl/wake``
+carrying that secret in ``X-Sxwl-Wake`` (the platform, waking a sleeping service). Loading then
+takes well under a second for a small model instead of the seconds of importing torch.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from .errors import ServeConfigError
 
 if TYPE_CHECKING:
     from .engine import Engine
-    from .loading import ServedModel
+    from .loading import Prepared, ServedModel
+
+STANDBY_ENV = "SXWL_SERVE_STANDBY"
 
 log = logging.getLogger("jupyter_sxwl.serve")
 
@@ -45,7 +52,7 @@ async def serve(config_path: str | None) -> int:
 
     started = time.monotonic()
     config = load_serve_config(config_path)
-    state = ServerState(config)
+    state = ServerState(config, wake_secret=os.environ.pop(STANDBY_ENV, ""))
     try:
         sockets = bind_sockets(config.port, config.host)
     except OSError as e:
@@ -53,18 +60,26 @@ async def serve(config_path: str | None) -> int:
     server = HTTPServer(make_app(state), xheaders=True)
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
-    log.info("listening on http://%s:%d (loading %s)", config.host, port, config.model_dir)
+    if state.wake_secret:
+        log.info("standby on http://%s:%d: preparing %s", config.host, port, config.model_dir)
+    else:
+        log.info("listening on http://%s:%d (loading %s)", config.host, port, config.model_dir)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    def load() -> tuple[ServedModel, Engine]:
+    def prepare() -> Prepared:
+        from .loading import prepare
+
+        return prepare(config)
+
+    def load(prepared: Prepared | None) -> tuple[ServedModel, Engine]:
         from .engine import Engine
         from .loading import load_served_model
 
-        served = load_served_model(config)
+        served = load_served_model(config, prepared)
         engine = Engine(
             served.model,
             served.tokenizer,
@@ -75,11 +90,34 @@ async def serve(config_path: str | None) -> int:
         engine.start()
         return served, engine
 
-    loading = loop.run_in_executor(None, load)
     waiter = asyncio.ensure_future(stop.wait())
-    first: list[asyncio.Future[Any]] = [loading, waiter]
-    await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
-    if not loading.done():
+
+    async def until_stopped(work: asyncio.Future[Any]) -> bool:
+        """Wait for ``work`` or a stop signal; True when the work finished first."""
+        await asyncio.wait([work, waiter], return_when=asyncio.FIRST_COMPLETED)
+        return work.done()
+
+    prepared: Prepared | None = None
+    if state.wake_secret:
+        preparing = loop.run_in_executor(None, prepare)
+
+        def report(done: asyncio.Future[Prepared]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                log.info("standby: prepared in %.1f s", time.monotonic() - started)
+
+        preparing.add_done_callback(report)
+        woken = asyncio.ensure_future(state.woken.wait())
+        if not await until_stopped(woken):
+            server.stop()
+            return 0
+        log.info("woken: loading the model")
+        started = time.monotonic()
+        if not await until_stopped(preparing):
+            server.stop()
+            return 0
+        prepared = preparing.result()
+    loading = loop.run_in_executor(None, load, prepared)
+    if not await until_stopped(loading):
         server.stop()
         return 0
     served, engine = loading.result()

@@ -9,6 +9,7 @@ that disconnects cancels its sequence, which frees its place in the batch at the
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import time
@@ -38,6 +39,9 @@ class ServerState:
     served: ServedModel | None = None
     engine: Engine | None = None
     created: int = field(default_factory=lambda: int(time.time()))
+    # A standby server waits for a wake carrying this secret before it loads the model.
+    wake_secret: str = ""
+    woken: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def ready(self) -> bool:
@@ -113,8 +117,23 @@ class HealthHandler(BaseHandler):
     def get(self) -> None:
         if self.state.ready:
             self.send_json({"status": "ok"})
+        elif self.state.wake_secret and not self.state.woken.is_set():
+            self.send_json({"status": "standby"}, 503)
         else:
             self.send_json({"status": "loading"}, 503)
+
+
+class WakeHandler(BaseHandler):
+    """``POST /sxwl/wake``: a standby server starts loading its model (not part of the
+    OpenAI API; only whoever started the server knows the secret)."""
+
+    def post(self) -> None:
+        given = self.request.headers.get("X-Sxwl-Wake", "")
+        secret = self.state.wake_secret
+        if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+            raise web.HTTPError(403, reason="this server is not waiting for that wake")
+        self.state.woken.set()
+        self.send_json({"status": "ready" if self.state.ready else "loading"}, 202)
 
 
 class ModelsHandler(BaseHandler):
@@ -339,6 +358,7 @@ def make_app(state: ServerState) -> web.Application:
             (r"/v1/chat/completions", ChatCompletionsHandler),
             (r"/v1/completions", CompletionsHandler),
             (r"/stats", StatsHandler),
+            (r"/sxwl/wake", WakeHandler),
         ],
         default_handler_class=NotFoundHandler,
         log_function=log_request,

@@ -72,17 +72,49 @@ def _dtype(kind: str) -> Any:
     return torch.float32
 
 
-def load_served_model(config: ServeConfig) -> ServedModel:
-    """Load everything the server needs; a user's mistake raises :class:`ServeConfigError`."""
-    from transformers import AutoModelForCausalLM
+@dataclass
+class Prepared:
+    """What can be made ready without the model's weights or a device: the libraries imported,
+    the model class imported, the tokenizer and chat template loaded. A standby server stops
+    here (holding no accelerator and no weights) until it is woken."""
+
+    config: ServeConfig
+    tokenizer: Any
+    template: ChatTemplate
+
+
+def prepare(config: ServeConfig) -> Prepared:
+    """Import what loading needs and load the tokenizer; a user's mistake raises
+    :class:`ServeConfigError`. Touches no device."""
+    import transformers
+    from transformers import AutoConfig, AutoModelForCausalLM  # noqa: F401
 
     quiet_libraries()
-    placement = setup({})  # one process: never join a process group
     try:
         tokenizer = load_tokenizer(_tokenizer_dir(config))
         template = get_template(config.template, tokenizer)
     except FinetuneError as e:
         raise ServeConfigError(str(e)) from None
+    # transformers imports a model's code on first use (about a second for Llama): do it now.
+    try:
+        architectures = AutoConfig.from_pretrained(config.model_dir).architectures or []
+    except (OSError, ValueError) as e:
+        raise ServeConfigError(f"model_dir: cannot load {config.model_dir}: {e}") from None
+    for name in architectures:
+        getattr(transformers, name, None)
+    if config.adapter_dir is not None:
+        import peft  # noqa: F401
+    return Prepared(config, tokenizer, template)
+
+
+def load_served_model(config: ServeConfig, prepared: Prepared | None = None) -> ServedModel:
+    """Load everything the server needs; a user's mistake raises :class:`ServeConfigError`."""
+    from transformers import AutoModelForCausalLM
+
+    if prepared is None:
+        prepared = prepare(config)
+    tokenizer, template = prepared.tokenizer, prepared.template
+    placement = setup({})  # one process: never join a process group
     try:
         model = AutoModelForCausalLM.from_pretrained(
             config.model_dir, local_files_only=True, dtype=_dtype(placement.kind)
