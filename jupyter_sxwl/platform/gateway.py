@@ -16,6 +16,7 @@ a sleeping service is woken and the request answered once it is ready.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -27,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from tornado.httpclient import HTTPRequest
 from tornado.iostream import StreamClosedError
 from tornado.log import app_log
@@ -35,7 +37,7 @@ from tornado.simple_httpclient import SimpleAsyncHTTPClient
 from tornado.web import RequestHandler
 
 from ..store.database import Database
-from ..store.models import ServiceKey
+from ..store.models import GatewaySign, ServiceKey
 
 WINDOW_SECONDS = 300
 BEARER_PREFIX = "sk-sxwl-"
@@ -86,23 +88,46 @@ class Denied(Exception):
 
 
 class ReplayGuard:
-    """Signs seen within the window; each may be used once."""
+    """Signs accepted within the window; each may be used once.
 
-    def __init__(self, window: float = WINDOW_SECONDS) -> None:
+    The Signs are kept in the database (``gateway_signs``), whose primary key makes the second
+    use of a Sign fail even after a platform restart or from another platform process; a copy
+    in memory refuses most replays without a database round trip. Signs older than twice the
+    window can no longer pass the Timestamp check and are pruned.
+    """
+
+    def __init__(self, db: Database, window: float = WINDOW_SECONDS) -> None:
+        self.db = db
         self.window = window
         self._seen: OrderedDict[str, float] = OrderedDict()
 
-    def check_and_remember(self, value: str, now: float) -> bool:
-        """False if ``value`` was already seen within the window (a replay)."""
+    def _forget_old(self, now: float) -> None:
         while self._seen:
             oldest, at = next(iter(self._seen.items()))
             if now - at <= 2 * self.window:
                 break
             del self._seen[oldest]
+
+    def check_and_remember(self, value: str, now: float) -> bool:
+        """False if ``value`` was already accepted within the window (a replay)."""
+        self._forget_old(now)
         if value in self._seen:
+            return False
+        try:
+            with self.db.session() as session:
+                session.add(GatewaySign(sign=value, seen_at=_naive_utc(now)))
+        except IntegrityError:
             return False
         self._seen[value] = now
         return True
+
+    def prune(self, now: float | None = None) -> None:
+        """Delete the Signs whose Timestamps can no longer be accepted."""
+        now = time.time() if now is None else now
+        self._forget_old(now)
+        with self.db.session() as session:
+            cutoff = _naive_utc(now - 2 * self.window)
+            session.execute(delete(GatewaySign).where(GatewaySign.seen_at < cutoff))
 
 
 @dataclass(frozen=True)
@@ -127,7 +152,7 @@ class KeyRing:
     def __init__(self, db: Database, fernet_key: bytes) -> None:
         self.db = db
         self.fernet = Fernet(fernet_key)
-        self.replays = ReplayGuard()
+        self.replays = ReplayGuard(db)
         self._by_app_key: dict[str, KeyInfo] | None = None
         self._by_bearer: dict[str, KeyInfo] = {}
         self.pending: dict[str, int] = {}  # key id -> requests not yet written
@@ -234,7 +259,8 @@ class KeyRing:
         self.last_used[key_id] = time.time()
 
     def flush(self) -> None:
-        """Write the counted requests to the database."""
+        """Write the counted requests to the database; forget Signs past the window."""
+        self.replays.prune()
         pending, self.pending = self.pending, {}
         last_used, self.last_used = self.last_used, {}
         if not pending:
@@ -248,9 +274,7 @@ class KeyRing:
                 session.execute(update(ServiceKey).where(ServiceKey.id == key_id).values(values))
 
 
-def _naive_utc(t: float) -> Any:
-    import datetime as dt
-
+def _naive_utc(t: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(t, dt.UTC).replace(tzinfo=None)
 
 

@@ -474,6 +474,16 @@ class ServiceEvent(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class GatewaySign(Base):
+    """A Sign the gateway accepted, kept while its Timestamp could still be accepted, so that a
+    replay is refused even after a platform restart (or by another platform process)."""
+
+    __tablename__ = "gateway_signs"
+
+    sign: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
 class ServiceKey(Base):
     """A key of a service's gateway: an AppKey/AppSecret pair and a bearer token.
 
