@@ -924,6 +924,18 @@ class ModelRepository:
             v = self._ready(session, m, number) if number else self._latest_ready(session, m)
             return {"id": m.id, "name": m.name, "version": v.number}
 
+    def adapter_base(self, identity: Identity, ref: str, number: int) -> dict[str, Any] | None:
+        """For a LoRA adapter exported unmerged from a fine-tune: the base model it was trained
+        on (``{"id", "name", "version"}`` from its lineage); None for any other version."""
+        with self.db.session() as session:
+            m, _ = self._load(session, identity, ref)
+            v = self._ready(session, m, number)
+            lineage = dict(v.lineage or {})
+        base = lineage.get("base")
+        if lineage.get("merged") is False and isinstance(base, dict) and base.get("id"):
+            return base
+        return None
+
     async def materialise(
         self, identity: Identity, ref: str, number: int | None = None
     ) -> tuple[dict[str, Any], Path]:

@@ -619,6 +619,27 @@ class ServiceManager:
                 where = f"{f}.version" if ref.version and "version" in e.detail else f"{f}.name"
                 errors.append((where, e.errors[0]["message"] if e.errors else e.detail))
         base, adapter = stored.get("model"), stored.get("adapter")
+        model_ok = not any(f.startswith("model") for f, _ in errors)
+        if kind == "llm" and base and not adapter and model_ok:
+            # An adapter exported from a fine-tune, deployed alone: its base from its lineage.
+            lineage_base = self.models.adapter_base(identity, base["id"], base["version"])
+            if lineage_base is not None:
+                try:
+                    found = self.models.resolve_ref(
+                        identity, lineage_base["id"], lineage_base["version"]
+                    )
+                except Problem:
+                    errors.append(
+                        (
+                            "model",
+                            f"{base['name']}:{base['version']} is a LoRA adapter whose base "
+                            f"model {lineage_base.get('name')}:{lineage_base.get('version')} "
+                            "is gone; give a base as model and this version as adapter",
+                        )
+                    )
+                else:
+                    stored["model"], stored["adapter"] = found, base
+                    base, adapter = found, base
         if base and adapter and base["name"] == adapter["name"]:
             errors.append(("adapter", "must be another model than the base model"))
         if spec.code_package:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from jupyter_sxwl.platform.finetunes import MetricsIndex
 from tests.platform.conftest import PLATFORM_CONFIG, Api
@@ -31,6 +32,7 @@ from tests.platform.test_datasets_api import (
     upload_as,
 )
 from tests.platform.test_models_api import wait_version
+from tests.platform.test_services_api import bearer, gateway, new_key
 from tests.support import Hub, start_hub
 
 # The end-to-end fine-tune: enough steps that it cannot end between the test seeing step 5
@@ -456,6 +458,10 @@ def wait_status(api: Api, path: str, pending: str, timeout: float = 300) -> dict
         time.sleep(0.5)
 
 
+def exported(api: Api, finetune: str, export: str) -> dict[str, Any]:
+    return next(e for e in api.get(f"finetunes/{finetune}")["exports"] if e["id"] == export)
+
+
 def test_train_stop_resume_evaluate_export_and_mount(alice: Api, api_hub: Hub) -> None:
     """The whole path on the tiny local model, on CPU, through real jobs."""
     tiny = next(m for m in alice.get("models")["models"] if m["name"] == "sxwl-tiny-llama")
@@ -555,10 +561,7 @@ def test_train_stop_resume_evaluate_export_and_mount(alice: Api, api_hub: Hub) -
     ex = r.json()
     assert ex["status"] == "running"
     deadline = time.monotonic() + 300
-    while True:
-        ex = next(e for e in alice.get(f"finetunes/{ft['id']}")["exports"] if e["id"] == ex["id"])
-        if ex["status"] != "running":
-            break
+    while (ex := exported(alice, ft["id"], ex["id"]))["status"] == "running":
         assert time.monotonic() < deadline, ex
         time.sleep(0.5)
     assert ex["status"] == "ready", ex
@@ -591,6 +594,37 @@ def test_train_stop_resume_evaluate_export_and_mount(alice: Api, api_hub: Hub) -
         ),
     )
     assert "q_proj" in problem(r, 400, "params.lora_target")
+
+    # The adapter exported alone deploys alone: its base comes from its lineage.
+    r = alice.call(
+        "POST", f"finetunes/{ft['id']}/export", json={"model_name": "tiny-lora", "merge": False}
+    )
+    assert r.status_code == 202, r.text
+    deadline = time.monotonic() + 300
+    while (ex := exported(alice, ft["id"], r.json()["id"]))["status"] == "running":
+        assert time.monotonic() < deadline, ex
+        time.sleep(0.5)
+    assert ex["status"] == "ready" and ex["model"]["name"] == "tiny-lora", ex
+    r = alice.call(
+        "POST",
+        "services",
+        json={"name": "lora-alone", "kind": "llm", "model": {"name": "tiny-lora"}},
+    )
+    assert r.status_code == 201, r.text
+    svc = r.json()
+    assert svc["model"]["name"] == "sxwl-tiny-llama" and svc["adapter"]["name"] == "tiny-lora"
+    svc = wait_status(alice, "services/lora-alone", "starting", timeout=180)
+    assert svc["status"] == "running", svc
+    key = new_key(alice, "lora-alone")
+    chat = {"model": "lora-alone", "messages": [{"role": "user", "content": "hi"}]}
+    r = requests.post(
+        gateway(alice, "lora-alone") + "v1/chat/completions",
+        json={**chat, "max_tokens": 4},
+        headers=bearer(key),
+        timeout=120,
+    )
+    assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] >= 1, r.text
+    assert alice.call("DELETE", "services/lora-alone").status_code == 204
 
     # Deleting the fine-tune keeps the exported model.
     assert alice.call("DELETE", f"finetunes/{ft['id']}").status_code == 204
