@@ -33,7 +33,7 @@ from .client.connection import api_root
 from .client.datasets import ANNOTATION_TYPES, RECORD_FILTERS, import_progress
 from .client.finetunes import FINETUNE_FINAL_STATUSES, dataset_ref
 from .client.models import version_progress
-from .client.services import model_ref
+from .client.services import SERVICE_RESOURCE_FIELDS, model_ref
 from .client.uploads import Progress, ProgressCallback, operation_progress
 
 MOUNT_KINDS = lab_mounts.KINDS
@@ -761,6 +761,9 @@ def _model_spec(text: str) -> dict[str, Any]:
 def _add_service_resource_options(p: argparse.ArgumentParser) -> None:
     resources = p.add_argument_group("resources")
     resources.add_argument("--flavour", help="accelerator flavour (see `sxwl flavours`)")
+    resources.add_argument(
+        "--queue", help="queue whose quota the replicas count against (see `sxwl queues`)"
+    )
     resources.add_argument(
         "--accelerators", type=int, metavar="N", help="cards (GPU/NPU) per replica, 0 for CPU"
     )
@@ -2608,9 +2611,8 @@ def format_service(s: dict[str, Any]) -> str:
     """``sxwl service show SERVICE``."""
     res = s.get("resources") or {}
     shape = ", ".join(
-        f"{k} {res[k]}" for k in ("flavour", "cpu", "memory_gb", "accelerators", "replicas")
-        if res.get(k) not in (None, "")
-    )  # fmt: skip
+        f"{k} {res[k]}" for k in SERVICE_RESOURCE_FIELDS if res.get(k) not in (None, "")
+    )
     lines = [
         ("name", s.get("name")),
         ("id", s.get("id")),
@@ -2622,12 +2624,24 @@ def format_service(s: dict[str, Any]) -> str:
         ("model", service_model_text(s)),
         ("revision", s.get("revision")),
         ("resources", shape or None),
+        ("placement", placement_text(s.get("placement"))),
         ("sleep", sleep_text(s.get("sleep_after_minutes"))),
         ("requests", s.get("requests")),
         ("created", s.get("created_at")),
         ("updated", s.get("updated_at")),
     ]
     return _fields(lines)
+
+
+def placement_text(placement: Any) -> str | None:
+    """Where the replicas run: ``node 0 cards 2,3; node 1`` (None when not placed)."""
+    if not placement:
+        return None
+    return "; ".join(
+        f"node {p.get('node')}"
+        + (f" cards {','.join(map(str, p['cards']))}" if p.get("cards") else "")
+        for p in placement
+    )
 
 
 def format_service_events(items: Sequence[dict[str, Any]]) -> str:
@@ -2710,6 +2724,7 @@ def _read_text_file(path: str | None, what: str) -> str | None:
 def _service_resources(args: argparse.Namespace) -> dict[str, Any] | None:
     resources = {
         "flavour": args.flavour,
+        "queue": args.queue,
         "cpu": args.cpu,
         "memory_gb": args.memory_gb,
         "accelerators": args.accelerators,

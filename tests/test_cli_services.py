@@ -122,7 +122,7 @@ def test_deploy_any_app_from_a_folder_and_its_mistakes(sxwl: Sxwl, tmp_path: Pat
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "app.py").write_text(APP)
     out = sxwl("deploy", "cli-app", "--code-dir", "app", "--command", "python app.py",
-               "--env", "GREETING=hello", "--wait", timeout=240)  # fmt: skip
+               "--env", "GREETING=hello", "--queue", "default", "--wait", timeout=240)  # fmt: skip
     url = re.search(r"running at (\S+)$", out, re.M)
     assert url, out
     key = json.loads(sxwl("service", "keys", "cli-app", "--create", "--json"))
@@ -131,6 +131,8 @@ def test_deploy_any_app_from_a_folder_and_its_mistakes(sxwl: Sxwl, tmp_path: Pat
     )
     assert reply.status_code == 200 and reply.json() == {"path": "/some/path", "greeting": "hello"}
     assert "python app.py" in sxwl("services")
+    shown = sxwl("service", "show", "cli-app")
+    assert "queue default" in shown and re.search(r"placement:\s+node \d", shown), shown
 
     # A start command that exits at once: failed, with the last lines of its log.
     proc = sxwl.run("deploy", "cli-crash", "--command", "python -c 'raise SystemExit(\"boom\")'",
@@ -140,5 +142,7 @@ def test_deploy_any_app_from_a_folder_and_its_mistakes(sxwl: Sxwl, tmp_path: Pat
     # A port outside the allowed range is refused, naming the field.
     err = sxwl("deploy", "cli-port", "--command", "python app.py", "--port", "80", expect=2)
     assert "port" in err
+    err = sxwl("deploy", "cli-q", "--command", "python app.py", "--queue", "nope", expect=2)
+    assert "resources.queue" in err and "unknown queue 'nope'" in err
     for name in ("cli-app", "cli-crash"):
         sxwl("service", "delete", name)

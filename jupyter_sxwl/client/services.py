@@ -36,7 +36,7 @@ SERVING_STATUSES = frozenset({"running", "sleeping", "waking"})
 SETTLED_STATUSES = frozenset({"running", "sleeping", "stopped", "failed"})
 SERVICE_STATUSES = ("starting", "running", "sleeping", "waking", "stopped", "failed", "deleting")
 # Resource fields of a service, as the API names them.
-SERVICE_RESOURCE_FIELDS = ("flavour", "cpu", "memory_gb", "accelerators", "replicas")
+SERVICE_RESOURCE_FIELDS = ("flavour", "queue", "cpu", "memory_gb", "accelerators", "replicas")
 
 ChatMessages = str | Sequence[Mapping[str, Any]]
 
@@ -208,7 +208,8 @@ class ServicesAPI(UploadsAPI):
         (or ``code_dir``, uploaded first), ``requirements`` (requirements.txt lines), ``env``,
         and listens on ``port`` (it gets ``$SXWL_PORT``).
 
-        ``resources``: ``flavour``, ``cpu``, ``memory_gb``, ``accelerators``, ``replicas``.
+        ``resources``: ``flavour``, ``queue``, ``cpu``, ``memory_gb``, ``accelerators``,
+        ``replicas``.
         ``sleep_after_minutes`` puts it to sleep after that long without a request (the next
         request wakes it). ``https`` (``domain``, ``certificate``, ``private_key``, PEM text)
         is checked and kept for the cluster mode.

@@ -391,7 +391,7 @@ class SxwlPlatform(LoggingConfigurable):
             self.db,
             backend,
             self.models,
-            self.catalogue,
+            self.dispatcher,
             data_dir,
             KeyRing(self.db, fernet_key),
             ports=parse_port_range(self.service_ports),

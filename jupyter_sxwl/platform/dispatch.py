@@ -41,6 +41,11 @@ from . import rundir
 from .auth import Identity
 from .payloads import ACTIVE_STATUSES
 
+
+class NoRoom(Exception):
+    """Work that must start now cannot: no node, quota or limit has room for it."""
+
+
 _FINAL_BY_PHASE = {
     RunPhase.succeeded: "Succeeded",
     RunPhase.failed: "Failed",
@@ -145,6 +150,9 @@ class Dispatcher:
         self.last_cycle_seconds = 0.0  # duration of the last admission (SQL reads included)
         self.cycles = 0
         self.on_finished: list[Callable[[Job], None]] = []
+        # What runs outside the job table (the replicas of services) and holds cards, CPUs and
+        # quota all the same: every admission counts it as running.
+        self.held_elsewhere: Callable[[], list[Placement]] = list
         # Queues and per-user limits change rarely and are read on every submit; they are
         # cached here and dropped by ``invalidate`` whenever an admin changes them.
         self._queues: dict[str, QueueSpec] | None = None
@@ -285,10 +293,7 @@ class Dispatcher:
                 )
                 for r in pending_rows
             ]
-            running = [
-                placement_of(j)
-                for j in session.scalars(select(Job).where(Job.status.in_(ACTIVE_STATUSES)))
-            ]
+            running = self._running(session)
             result = admit(
                 pending,
                 running,
@@ -309,6 +314,30 @@ class Dispatcher:
                 to_launch.append(job.id)
             self.waiting = result.waiting
         return result, to_launch
+
+    def _running(self, session: Any) -> list[Placement]:
+        jobs = session.scalars(select(Job).where(Job.status.in_(ACTIVE_STATUSES)))
+        return [placement_of(j) for j in jobs] + self.held_elsewhere()
+
+    def place(self, workloads: list[Workload]) -> list[Placement]:
+        """Admit ``workloads`` at once, all or none, beside everything running (a service's
+        replicas: they start now or not at all, they do not wait in a queue). Raises
+        :class:`NoRoom` with the reason in words."""
+        with self.db.session() as session:
+            running = self._running(session)
+        result = admit(
+            workloads,
+            running,
+            self.flavours,
+            self.queue_specs(),
+            self.user_limits(),
+            self.default_limit,
+        )
+        if len(result.admitted) < len(workloads):
+            reasons = {w.reason for w in result.waiting.values() if w.reason}
+            raise NoRoom("; ".join(sorted(reasons)) or "no room")
+        by_id = {p.workload.id: p for p in result.admitted}
+        return [by_id[w.id] for w in workloads]
 
     async def _launch(self, job_id: str) -> None:
         with self.db.session() as session:

@@ -32,7 +32,8 @@ from sqlalchemy import delete, select
 
 from ..backends.base import Backend, LaunchRequest
 from ..catalog.code_packages import unpack_archive
-from ..scheduler.model import Flavour
+from ..scheduler import check_feasible
+from ..scheduler.model import Flavour, NodeSlot, Placement, Workload
 from ..store.database import Database
 from ..store.models import (
     CodePackage,
@@ -44,6 +45,7 @@ from ..store.models import (
 )
 from . import rundir
 from .auth import Identity
+from .dispatch import Dispatcher, NoRoom
 from .errors import Problem, problem_from_validation
 from .gateway import Denied, KeyInfo, KeyRing
 from .jobs import iso, new_id
@@ -68,6 +70,7 @@ class ServiceResources(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     flavour: str = Field("cpu", description="a flavour of the accelerator catalogue")
+    queue: str = Field("default", description="the queue whose quota the replicas count against")
     cpu: float = Field(1.0, gt=0, le=1024, description="CPU cores per replica")
     memory_gb: float = Field(2.0, gt=0, le=1e5, description="memory per replica, GiB")
     accelerators: int = Field(0, ge=0, le=64, description="accelerator cards per replica")
@@ -306,6 +309,13 @@ class Replica:
     run: int
     port: int
     run_dir: Path
+    slot: NodeSlot | None = None  # the node and cards the scheduler placed it on
+
+    def stored(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"run": self.run, "port": self.port}
+        if self.slot is not None:
+            out.update(node=self.slot.node, cards=list(self.slot.cards))
+        return out
 
 
 @dataclass
@@ -332,6 +342,10 @@ class StartFailed(Exception):
     """A service's processes did not become ready; the message is for the user."""
 
 
+class NoRoomToStart(StartFailed):
+    """The scheduler has no room for the replicas now (nodes, cards, quota or limit)."""
+
+
 class ServiceManager:
     """Everything a user can do with services; the gateway asks it where to send requests."""
 
@@ -340,7 +354,7 @@ class ServiceManager:
         db: Database,
         backend: Backend,
         models: Any,
-        flavours: dict[str, Flavour],
+        dispatcher: Dispatcher,
         data_dir: Path,
         keys: KeyRing,
         *,
@@ -355,7 +369,12 @@ class ServiceManager:
         self.db = db
         self.backend = backend
         self.models = models
-        self.flavours = flavours
+        self.dispatcher = dispatcher
+        self.flavours: dict[str, Flavour] = dispatcher.flavours
+        # The scheduler's view of every replica started and not yet stopped, by run directory:
+        # jobs and services share queues' quotas, users' limits and cards.
+        self._held: dict[Path, Placement] = {}
+        dispatcher.held_elsewhere = lambda: list(self._held.values())
         self.services_dir = data_dir / "services"
         self.code_dir = data_dir / "code-packages"
         self.keys = keys
@@ -462,6 +481,12 @@ class ServiceManager:
                 "replicas": len(dep.replicas) if dep else 0,
                 "inflight": dep.inflight if dep else 0,
             },
+            # Where the scheduler placed each replica (node of its flavour, card indices).
+            "placement": [
+                {"node": r["node"], "cards": r.get("cards") or []}
+                for r in row.replicas or []
+                if "node" in r
+            ],
             # A sleeping LLM service whose standby process waits to load the weights on a wake.
             "standby": row.status == "sleeping"
             and any(r.get("standby") for r in row.replicas or []),
@@ -650,34 +675,11 @@ class ServiceManager:
                         ("code_package", f"no code package {spec.code_package!r}; upload one")
                     )
         res = spec.resources
-        flavour = self.flavours.get(res.flavour)
-        if flavour is None:
-            errors.append(
-                (
-                    "resources.flavour",
-                    f"no flavour {res.flavour!r}; choose one of "
-                    + ", ".join(sorted(self.flavours)),
-                )
-            )
-        else:
-            if res.accelerators > flavour.accelerators_per_node:
-                errors.append(
-                    (
-                        "resources.accelerators",
-                        f"a {flavour.name} node has {flavour.accelerators_per_node} accelerators",
-                    )
-                )
-            if res.cpu > flavour.cpu_per_node:
-                errors.append(
-                    ("resources.cpu", f"a {flavour.name} node has {flavour.cpu_per_node:g} CPUs")
-                )
-            if res.memory_gb > flavour.memory_gb_per_node:
-                errors.append(
-                    (
-                        "resources.memory_gb",
-                        f"a {flavour.name} node has {flavour.memory_gb_per_node:g} GiB",
-                    )
-                )
+        replica = self._workload(identity.name, res.model_dump(), "new")
+        limit = self.dispatcher.user_limit(identity.name)
+        for p in check_feasible(replica, self.flavours, self.dispatcher.queue_specs(), limit):
+            if p.field != "nodes":
+                errors.append((f"resources.{p.field}", p.message.replace("the job", "a replica")))
         if spec.port is not None:
             low, high = self.ports
             if not low <= spec.port <= high:
@@ -970,7 +972,12 @@ class ServiceManager:
 
     def _replicas(self, service_id: str, stored: list[dict[str, Any]] | None) -> list[Replica]:
         return [
-            Replica(int(r["run"]), int(r["port"]), self._run_dir(service_id, int(r["run"])))
+            Replica(
+                int(r["run"]),
+                int(r["port"]),
+                self._run_dir(service_id, int(r["run"])),
+                NodeSlot(int(r["node"]), tuple(r.get("cards") or ())) if "node" in r else None,
+            )
             for r in stored or []
         ]
 
@@ -1030,6 +1037,33 @@ class ServiceManager:
                 self._set(service_id, event="failed", status="failed", message=str(e)[:2000])
         await self._notify()
 
+    def _workload(self, owner: str, resources: dict[str, Any], name: str) -> Workload:
+        """One replica as the scheduler sees it: one node's worth of the service's resources."""
+        return Workload(
+            id=name,
+            owner=owner,
+            queue=str(resources.get("queue", "default")),
+            flavour=str(resources.get("flavour", "cpu")),
+            priority=0,
+            seq=0,
+            accelerators_per_node=int(resources.get("accelerators", 0)),
+            cpu_per_node=float(resources.get("cpu", 1.0)),
+            memory_gb_per_node=float(resources.get("memory_gb", 2.0)),
+        )
+
+    def _place(self, row: Service, runs: list[int]) -> list[NodeSlot]:
+        """Nodes and cards for replicas ``runs`` of ``row``, held until they stop."""
+        res = row.spec.get("resources") or {}
+        work = [self._workload(row.owner, res, f"{row.id}/{run}") for run in runs]
+        try:
+            placements = self.dispatcher.place(work)
+        except NoRoom as e:
+            why = str(e).replace("the job", "a replica")
+            raise NoRoomToStart(f"no room to start the service now: {why}") from None
+        for run, placement in zip(runs, placements, strict=True):
+            self._held[self._run_dir(row.id, run)] = placement
+        return [p.slots[0] for p in placements]
+
     def _allocate_port(self) -> int:
         low, high = self.ports
         used = {r.port for d in self.live.values() for r in d.replicas} | self._reserved
@@ -1047,7 +1081,14 @@ class ServiceManager:
                 return port
         raise StartFailed(f"no free port is left in the range {low}-{high}; tell an admin")
 
-    async def _launch(self, row: Service, run: int, port: int, standby: str = "") -> Replica:
+    async def _launch(
+        self,
+        row: Service,
+        run: int,
+        port: int,
+        standby: str = "",
+        slot: NodeSlot | None = None,
+    ) -> Replica:
         spec = row.spec
         run_dir = self._run_dir(row.id, run)
         archive = (
@@ -1106,6 +1147,11 @@ class ServiceManager:
                 '${PYTHONPATH:+:$PYTHONPATH}" && ' + command
             )
         res = spec.get("resources") or {}
+        flavour = self.flavours.get(str(res.get("flavour", "cpu")))
+        device_env: list[dict[str, str]] = []
+        if slot is not None and slot.cards and flavour is not None and flavour.device_env:
+            # The cards the scheduler placed the replica on, as the flavour names them.
+            device_env = [{flavour.device_env: ",".join(str(c) for c in slot.cards)}]
         request = LaunchRequest(
             job_id=row.id,
             owner=row.owner,
@@ -1116,10 +1162,11 @@ class ServiceManager:
             cpu_per_node=float(res.get("cpu", 1.0)),
             memory_gb_per_node=float(res.get("memory_gb", 2.0)),
             accelerators_per_node=int(res.get("accelerators", 0)),
+            device_env=device_env,
             image=spec.get("image"),
         )
         await self.backend.launch(request)
-        return Replica(run, port, run_dir)
+        return Replica(run, port, run_dir, slot)
 
     async def _healthy(self, kind: str, port: int) -> bool:
         try:
@@ -1158,7 +1205,8 @@ class ServiceManager:
                 raise StartFailed("the service was deleted")
             spec, kind, revision = dict(row.spec), row.kind, row.revision
             waiting = [r for r in row.replicas or [] if r.get("standby")]
-        replicas = await self._wake_standby(service_id, waiting, revision)
+            session.expunge(row)
+        replicas = await self._wake_standby(row, waiting, revision) if waiting else []
         if not replicas:
             with self.db.session() as session:
                 row = session.scalar(select(Service).where(Service.id == service_id))
@@ -1169,10 +1217,12 @@ class ServiceManager:
                 row.runs += count
                 session.flush()  # the run numbers are taken before the row is detached
                 session.expunge(row)
+        runs = [] if replicas else list(range(first_run, first_run + count))
+        slots = self._place(row, runs) if runs else []
         try:
-            for i in range(0 if replicas else count):
+            for run, slot in zip(runs, slots, strict=True):
                 port = spec.get("port") or self._allocate_port()
-                replicas.append(await self._launch(row, first_run + i, int(port)))
+                replicas.append(await self._launch(row, run, int(port), slot=slot))
             deadline = time.monotonic() + self.start_timeout
             ready: set[int] = set()
             next_poll = 0.0
@@ -1203,6 +1253,8 @@ class ServiceManager:
                 await asyncio.sleep(0.05)
         except BaseException:
             await self._stop_replicas(replicas)
+            for run in runs:
+                self._held.pop(self._run_dir(service_id, run), None)
             raise
         finally:
             for r in replicas:
@@ -1215,6 +1267,8 @@ class ServiceManager:
     async def _stop_one(self, r: Replica) -> None:
         with contextlib.suppress(FileNotFoundError):
             await self.backend.stop(r.run_dir, 1, self.stop_grace_seconds)
+        if self._held.pop(r.run_dir, None) is not None:
+            self.dispatcher.wake()  # the room it held may admit a queued job
 
     async def _start(self, service_id: str, event: str) -> None:
         if self.live.get(service_id) is not None:
@@ -1233,7 +1287,7 @@ class ServiceManager:
             event="ready",
             status="running",
             message="",
-            replicas=[{"run": r.run, "port": r.port} for r in replicas],
+            replicas=[r.stored() for r in replicas],
         )
 
     async def _stop(self, service_id: str, status: str, message: str) -> None:
@@ -1263,6 +1317,10 @@ class ServiceManager:
             row = session.scalar(select(Service).where(Service.id == service_id))
             if row is None or row.kind != "llm" or row.status != "sleeping":
                 return
+            if int((row.spec.get("resources") or {}).get("accelerators", 0)) > 0:
+                # The cards are chosen at the wake, and a device must be chosen before the
+                # libraries first touch it: such a service sleeps with no process at all.
+                return
             count = int((row.spec.get("resources") or {}).get("replicas", 1))
             first_run = row.runs + 1
             row.runs += count
@@ -1290,15 +1348,26 @@ class ServiceManager:
         self._set(service_id, replicas=stored)
 
     async def _wake_standby(
-        self, service_id: str, stored: list[dict[str, Any]], revision: int
+        self, row: Service, stored: list[dict[str, Any]], revision: int
     ) -> list[Replica]:
-        """The standby replicas, told to load; empty when there are none fit to wake."""
+        """The standby replicas, placed and told to load; empty when there are none fit to
+        wake. A wake with no room stops them and raises :class:`StartFailed`."""
+        service_id = row.id
         replicas = self._replicas(service_id, stored)
         fit = bool(stored) and all(r.get("revision") == revision for r in stored)
         for r in replicas if fit else []:
             state = await self.backend.poll(r.run_dir, 1)
             fit = fit and not state.phase.finished
         if fit:
+            try:
+                slots = self._place(row, [r.run for r in replicas])
+            except StartFailed:
+                await self._stop_replicas(replicas)
+                self._set(service_id, replicas=[])
+                raise
+            for r, slot in zip(replicas, slots, strict=True):
+                r.slot = slot
+
             woken = await asyncio.gather(
                 *(
                     self._post_wake(r, str(s["standby"]))
@@ -1310,7 +1379,7 @@ class ServiceManager:
             await self._stop_replicas(replicas)
             self._set(service_id, replicas=[])
             return []
-        self._set(service_id, replicas=[{"run": r.run, "port": r.port} for r in replicas])
+        self._set(service_id, replicas=[r.stored() for r in replicas])
         return replicas
 
     async def _post_wake(self, replica: Replica, secret: str) -> bool:
@@ -1359,6 +1428,11 @@ class ServiceManager:
         self._set(service_id, message="starting the new revision")
         try:
             replicas, revision = await self._bring_up(service_id)
+        except NoRoomToStart:
+            # No room for both revisions at once: swap them; requests wait as for a wake.
+            await self._stop(service_id, "starting", "restarting with the new revision")
+            await self._start(service_id, "started")
+            return
         except StartFailed as e:
             self._set(
                 service_id,
@@ -1372,7 +1446,7 @@ class ServiceManager:
             service_id,
             event="ready",
             message="",
-            replicas=[{"run": r.run, "port": r.port} for r in replicas],
+            replicas=[r.stored() for r in replicas],
         )
         await self._notify()
         if old.inflight > 0:
@@ -1449,10 +1523,10 @@ class ServiceManager:
         """After a platform restart: take up the services whose processes still run."""
         with self.db.session() as session:
             rows = [
-                (r.id, r.status, list(r.replicas or []), r.revision)
+                (r.id, r.owner, r.spec, r.status, list(r.replicas or []), r.revision)
                 for r in session.scalars(select(Service).where(Service.status.in_(ACTIVE)))
             ]
-        for service_id, status, stored, revision in rows:
+        for service_id, owner, spec, status, stored, revision in rows:
             replicas = self._replicas(service_id, stored)
             alive = bool(replicas)
             for r in replicas:
@@ -1463,6 +1537,11 @@ class ServiceManager:
                     break
                 alive = alive and not state.phase.finished
             if status == "running" and alive:
+                res = spec.get("resources") or {}
+                for r in replicas:  # what they hold, as when they were placed
+                    work = self._workload(owner, res, f"{service_id}/{r.run}")
+                    slots = (r.slot,) if r.slot is not None else ()
+                    self._held[r.run_dir] = Placement(work, slots)
                 self.live[service_id] = Deployment(replicas, revision)
                 self._state[service_id] = "running"
                 self._last_request[service_id] = time.time()

@@ -66,7 +66,11 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(0.3)
         headers = {k.lower(): v for k, v in self.headers.items()}
         port = os.environ["SXWL_PORT"]
-        self._json({"greeting": GREETING, "path": self.path, "headers": headers, "port": port})
+        cuda = os.environ.get("CUDA_VISIBLE_DEVICES")
+        self._json(
+            {"greeting": GREETING, "path": self.path, "headers": headers, "port": port,
+             "cuda": cuda}
+        )
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -424,3 +428,50 @@ def test_someone_elses_service_is_a_404(alice: Api, bob: Api, app_package: str) 
     assert alice.get("services/private")["status"] in ("starting", "running")
     alice.call("DELETE", "services/private")
     bob.call("DELETE", "services/mine")
+
+
+def test_replicas_are_placed_by_the_scheduler_and_share_quotas_with_jobs(
+    alice: Api, app_package: str
+) -> None:
+    def create(name: str, **resources: Any) -> requests.Response:
+        body = {"name": name, "kind": "custom", "command": "python app.py"}
+        body.update(code_package=app_package, resources=resources)
+        return alice.call("POST", "services", json=body)
+
+    # What could never be placed is refused at once, naming the field.
+    assert "unknown queue" in problem(create("x", queue="nope"), 400, "resources.queue")
+    no_cards = problem(create("x", accelerators=1), 400, "resources.accelerators")
+    assert "no accelerator cards" in no_cards and "gpu-a100" in no_cards
+    assert "8 CPUs" in problem(create("x", cpu=9), 400, "resources.cpu")
+
+    # A GPU replica gets cards of its own, handed to it as the flavour names them.
+    gpu = {"flavour": "gpu-a100", "queue": "gpu", "cpu": 4}
+    assert create("on-gpu", accelerators=2, **gpu).status_code == 201
+    svc = wait_status(alice, "on-gpu", "running", "failed")
+    assert svc["status"] == "running", svc
+    (slot,) = svc["placement"]
+    assert len(slot["cards"]) == 2
+    key = new_key(alice, "on-gpu")
+    r = requests.get(gateway(alice, "on-gpu"), headers=bearer(key), timeout=30)
+    assert r.json()["cuda"] == ",".join(str(c) for c in slot["cards"])
+
+    # alice may hold 4 cards at once: the service's 2 count, so a 4-card job waits for them...
+    job = alice.submit(
+        command="true", flavour="gpu-a100", queue="gpu", accelerators_per_node=4, cpu_per_node=4
+    )
+    deadline = time.monotonic() + 30
+    while "you use 2 of your 4 cards" not in (alice.get(f"jobs/{job['id']}")["wait_reason"] or ""):
+        assert time.monotonic() < deadline, alice.get(f"jobs/{job['id']}")["wait_reason"]
+        time.sleep(0.3)
+    # ...and a second service asking for 3 more cannot start now, and says why.
+    assert create("too-many", accelerators=3, **gpu).status_code == 201
+    failed = wait_status(alice, "too-many", "failed")
+    why = "no room to start the service now: you use 2 of your 4 cards, a replica needs 3"
+    assert failed["message"] == why, failed
+    assert alice.call("DELETE", "services/too-many").status_code == 204
+
+    # Stopping the service gives its cards back: the job runs.
+    alice.call("POST", "services/on-gpu/stop")
+    assert alice.wait(job["id"])["status"] == "Succeeded"
+    assert alice.get("services/on-gpu")["placement"] == []
+    assert alice.call("DELETE", "services/on-gpu").status_code == 204

@@ -77,6 +77,7 @@ export function DeployForm(props: {
   const [command, setCommand] = React.useState('');
   const [port, setPort] = React.useState('');
   const [flavour, setFlavour] = React.useState('');
+  const [queue, setQueue] = React.useState('');
   const [cpu, setCpu] = React.useState('');
   const [memory, setMemory] = React.useState('');
   const [accelerators, setAccelerators] = React.useState('');
@@ -100,6 +101,7 @@ export function DeployForm(props: {
   const spec = (): IServiceSpec => {
     const resources = {
       flavour: flavour || undefined,
+      queue: queue || undefined,
       cpu: num(cpu),
       memory_gb: num(memory),
       accelerators: num(accelerators),
@@ -205,6 +207,7 @@ export function DeployForm(props: {
     </Field>
   );
   const flavours = ctx.info?.flavours ?? [];
+  const queues = ctx.info?.queues ?? [];
 
   return (
     <form
@@ -380,6 +383,18 @@ export function DeployForm(props: {
             {flavours.map(f => (
               <option key={f.name} value={f.name}>
                 {f.name}
+              </option>
+            ))}
+          </select>
+          <select
+            aria-label="Queue"
+            value={queue}
+            onChange={e => setQueue(e.target.value)}
+          >
+            <option value="">default queue</option>
+            {queues.map(q => (
+              <option key={q.name} value={q.name}>
+                {q.name}
               </option>
             ))}
           </select>

@@ -232,6 +232,20 @@ export function ServiceDetail(props: IServiceDetailProps): JSX.Element {
         </dd>
         <dt>resources</dt>
         <dd>{res || 'defaults'}</dd>
+        {s.placement && s.placement.length > 0 && (
+          <>
+            <dt>placement</dt>
+            <dd data-testid="sxwl-svc-placement">
+              {s.placement
+                .map(
+                  p =>
+                    `node ${p.node}` +
+                    (p.cards.length ? ` cards ${p.cards.join(',')}` : '')
+                )
+                .join('; ')}
+            </dd>
+          </>
+        )}
         <dt>sleep</dt>
         <dd>
           {s.sleep_after_minutes

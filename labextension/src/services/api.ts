@@ -39,6 +39,7 @@ export interface IModelRef {
 
 export interface IServiceResources {
   flavour?: string | null;
+  queue?: string | null;
   cpu?: number | null;
   memory_gb?: number | null;
   accelerators?: number | null;
@@ -63,6 +64,8 @@ export interface IService {
   adapter: IModelRef | null;
   revision: number;
   resources: IServiceResources;
+  /** Where the scheduler placed each running replica: node of its flavour, cards. */
+  placement?: { node: number; cards: number[] }[];
   sleep_after_minutes: number | null;
   /** Requests served through the gateway. */
   requests: number;
