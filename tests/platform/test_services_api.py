@@ -7,11 +7,16 @@ test_gateway.py.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import importlib.util
 import socket
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -475,3 +480,48 @@ def test_replicas_are_placed_by_the_scheduler_and_share_quotas_with_jobs(
     assert alice.wait(job["id"])["status"] == "Succeeded"
     assert alice.get("services/on-gpu")["placement"] == []
     assert alice.call("DELETE", "services/on-gpu").status_code == 204
+
+
+def wheel(directory: Path, name: str, version: str, module_text: str) -> Path:
+    """A pure-Python wheel of one module, written by hand (the wheel format, PEP 427)."""
+    dist = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": module_text.encode(),
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
+    }
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    files[f"{dist}/RECORD"] = ("\n".join([*record, f"{dist}/RECORD,,"]) + "\n").encode()
+    out = directory / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(out, "w") as z:
+        for path, data in files.items():
+            z.writestr(path, data)
+    return out
+
+
+def test_requirements_are_installed_for_the_service_alone(alice: Api, tmp_path: Path) -> None:
+    """The requirements.txt lines are pip-installed into the run's own folder at start; pip
+    reads its usual settings from the service's env (here a local folder instead of an index)."""
+    wheel(tmp_path, "sxwl_hello_dep", "0.1", "GREETING = 'from a requirement'\n")
+    app = "import os\nimport sxwl_hello_dep\nos.environ['GREETING'] = sxwl_hello_dep.GREETING\n"
+    package = upload(alice, {"app.py": app + APP})
+    env = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(tmp_path)}
+    deploy(alice, "with-deps", package, requirements="sxwl_hello_dep==0.1\n", env=env)
+    svc = wait_status(alice, "with-deps", "running", "failed", timeout=180)
+    assert svc["status"] == "running", svc
+    key = new_key(alice, "with-deps")
+    r = requests.get(gateway(alice, "with-deps"), headers=bearer(key), timeout=30)
+    assert r.json()["greeting"] == "from a requirement"
+    # Installed for this service only, not into the platform's environment.
+    assert importlib.util.find_spec("sxwl_hello_dep") is None
+    assert alice.call("DELETE", "services/with-deps").status_code == 204
+
+    # A requirement pip cannot find fails the start with pip's own words.
+    deploy(alice, "missing-deps", package, requirements="sxwl_not_there==9\n", env=env)
+    failed = wait_status(alice, "missing-deps", "failed", timeout=180)
+    assert "sxwl_not_there" in failed["message"], failed
+    assert alice.call("DELETE", "services/missing-deps").status_code == 204
