@@ -1,8 +1,8 @@
 """Serving benchmark: what issue 5 measures of a deployed model, one part per function.
 
-    .venv/bin/python bench/bench_serving.py [--parts throughput] [--model DIR]
+    .venv/bin/python bench/bench_serving.py [--parts throughput,gateway] [--model DIR]
                                             [--requests 32] [--clients 8] [--max-tokens 64]
-                                            [--rounds 3]
+                                            [--rounds 3] [--gateway-requests 500]
 
 Parts (``--parts`` takes a comma-separated list; all by default):
 
@@ -16,9 +16,14 @@ Parts (``--parts`` takes a comma-separated list; all by default):
   same number of tokens. ``--rounds`` rounds run the three one after the other; the medians
   are compared. Target: concurrent throughput at least 2x the baseline.
 
-Other parts of the serving benchmark (gateway overhead, wake-from-sleep latency) add their
-function to ``PARTS``; each takes the parsed arguments and a :class:`Context` and returns rows
-``(what, value, unit, note)`` to print.
+* ``gateway`` (``serving_gateway.py``): a real hub with the platform; a small GET straight to
+  a deployed app (the baseline), through the platform's gateway (bearer key, then AppKey/Sign)
+  and through the hub's proxy, ``--gateway-requests`` each, p50 and p99; then the request that
+  wakes a sleeping service, for the app and for the tiny model woken from its standby, beside
+  the tiny model started cold. Targets: overhead p50 <= 2 ms, wake < 3 s.
+
+Each part takes the parsed arguments and a :class:`Context` and returns rows
+``(what, value, unit, note)``; all are printed together at the end.
 
 The tiny model (``python -m jupyter_sxwl.catalog.models.tiny``) is built in a temporary folder
 unless ``--model`` names a model directory. Not a test: it never fails on a slow figure, and
@@ -122,7 +127,9 @@ class Baseline:
     def __init__(self, model_dir: Path, max_tokens: int) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()
         self.torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
@@ -206,18 +213,19 @@ def bench_throughput(args: argparse.Namespace, ctx: Context) -> list[Row]:
         after = requests.get(f"{url}/stats", timeout=10).json()
     tokens = after["generated_tokens"] - before["generated_tokens"]
     steps = after["decode_steps"] - before["decode_steps"]
+    written = len(texts) * args.max_tokens
     ctx.notes.append(
-        f"throughput: medians of {args.rounds} rounds; the server wrote {tokens} tokens in "
-        f"{steps} decode steps (largest batch {after['max_batch']}); device {after.get('device')}"
+        f"throughput: {len(texts)} completions, {written} tokens a round, medians of "
+        f"{args.rounds} rounds; the server wrote {tokens} tokens in {steps} decode steps "
+        f"(largest batch {after['max_batch']}); device {after.get('device')}"
     )
     base, one, many = (statistics.median(rates[k]) for k in ("base", "one", "many"))
-    written = len(texts) * args.max_tokens
     return [
-        ("baseline: generate, one at a time", base, "tokens/s", f"{written} tokens a round"),
-        ("server, 1 client", one, "tokens/s", f"{written} tokens a round"),
-        (f"server, {args.clients} clients", many, "tokens/s", f"{written} tokens a round"),
+        ("throughput: plain generate, one at a time (baseline)", base, "tokens/s", ""),
+        ("  model server, 1 client", one, "tokens/s", ""),
+        (f"  model server, {args.clients} clients", many, "tokens/s", ""),
         (
-            f"{args.clients} clients / baseline",
+            f"  {args.clients} clients / baseline",
             many / base,
             "x",
             "target >= 2x: " + ("met" if many >= 2 * base else "NOT met"),
@@ -225,8 +233,17 @@ def bench_throughput(args: argparse.Namespace, ctx: Context) -> list[Row]:
     ]
 
 
+def bench_gateway(args: argparse.Namespace, ctx: Context) -> list[Row]:
+    """Gateway overhead and wake latency, through a real hub (``serving_gateway.py``)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from serving_gateway import measure
+
+    return measure(args.gateway_requests, args.rounds)
+
+
 PARTS: dict[str, Callable[[argparse.Namespace, Context], list[Row]]] = {
     "throughput": bench_throughput,
+    "gateway": bench_gateway,
 }
 
 
@@ -242,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--gateway-requests", type=int, default=500, help="small GETs timed per gateway path"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -256,9 +276,9 @@ def main(argv: list[str] | None = None) -> int:
         for part in parts:
             rows += PARTS[part](args, ctx)
         width = max(len(r[0]) for r in rows)
-        print(f"serving benchmark ({args.requests} requests, {args.max_tokens} tokens each)")
+        print("serving benchmark")
         for what, value, unit, note in rows:
-            print(f"  {what:<{width}}  {value:>10.1f} {unit:<9} {note}")
+            print(f"  {what:<{width}}  {value:>10.2f} {unit:<9} {note}")
         for note in ctx.notes:
             print(f"  {note}")
     return 0

@@ -1,6 +1,6 @@
-"""Gateway benchmark: the overhead of the endpoint gateway and the wake-from-sleep latency.
-
-    .venv/bin/python bench/bench_gateway.py [--requests 500]
+"""The gateway and wake parts of the serving benchmark (``bench/bench_serving.py`` runs them
+with its throughput part; alone: ``.venv/bin/python bench/serving_gateway.py [--requests 500]``):
+the overhead of the endpoint gateway and the wake-from-sleep latency.
 
 Starts a real JupyterHub with the platform, deploys a small HTTP app as a custom service on a
 fixed port and times the same small GET three ways: straight to the app (the baseline), to the
@@ -80,12 +80,25 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def show(label: str, values: list[float], base: list[float] | None = None) -> None:
+Row = tuple[str, float, str, str]  # what, value, unit, note
+
+
+def latency(label: str, values: list[float], base: list[float] | None = None) -> Row:
     p50, p99 = statistics.median(values), pct(values, 0.99)
-    extra = ""
+    note = f"p99 {p99:.2f} ms"
     if base is not None:
-        extra = f"   overhead p50 {p50 - statistics.median(base):+.2f} ms (target <= 2 ms)"
-    print(f"  {label:<34} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms{extra}")
+        over = p50 - statistics.median(base)
+        met = "met" if over <= 2 else "NOT met"
+        note += f"; overhead p50 {over:+.2f} ms (target <= 2 ms: {met})"
+    return (label, p50, "ms p50", note)
+
+
+def seconds(label: str, values: list[float], target: float | None = None) -> Row:
+    median = statistics.median(values)
+    note = f"median of {len(values)}"
+    if target is not None:
+        note += f" (target < {target:g} s: {'met' if median < target else 'NOT met'})"
+    return (label, median, "s", note)
 
 
 def wait(api: Any, name: str, status: str, timeout: float = 240) -> None:
@@ -96,11 +109,9 @@ def wait(api: Any, name: str, status: str, timeout: float = 240) -> None:
         time.sleep(0.2)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=3, help="wakes timed per service")
-    args = parser.parse_args()
+def measure(n_requests: int, rounds: int) -> list[Row]:
+    """Start a hub, deploy the app (and the tiny model), time everything; the rows to print."""
+    rows: list[Row] = []
     serve = importlib.util.find_spec("jupyter_sxwl.runtime.serve.__main__") is not None
     platform_args = ["--SxwlPlatform.build_tiny_model=True"] if serve else []
     with start_hub(
@@ -133,32 +144,31 @@ def main() -> None:
         bearer = {"Authorization": f"Bearer {key['bearer']}"}
         platform = hub.api("GET", "services/sxwl").json().get("url", "")
         session = requests.Session()
-        print(f"small GET, {args.requests} requests each, one client:")
-        direct = timed(session, f"http://127.0.0.1:{PORT}/", {}, args.requests)
-        show("direct to the app (baseline)", direct)
+        direct = timed(session, f"http://127.0.0.1:{PORT}/", {}, n_requests)
+        rows.append(latency("small GET direct to the app (baseline)", direct))
         if platform:
             url = f"{platform.rstrip('/')}/services/sxwl/endpoints/echo/"
-            show("platform gateway", timed(session, url, bearer, args.requests), direct)
-            signed = timed(session, url, signer(key), args.requests)
-            show("platform gateway, AppKey/Sign", signed, direct)
-        proxied = timed(session, f"{hub.url}/services/sxwl/endpoints/echo/", bearer, args.requests)
-        show("hub proxy + gateway", proxied, direct)
+            bearer_ms = timed(session, url, bearer, n_requests)
+            rows.append(latency("  through the platform gateway, bearer", bearer_ms, direct))
+            signed = timed(session, url, signer(key), n_requests)
+            rows.append(latency("  through the platform gateway, AppKey/Sign", signed, direct))
+        proxied = timed(session, f"{hub.url}/services/sxwl/endpoints/echo/", bearer, n_requests)
+        rows.append(latency("  through the hub proxy + gateway, bearer", proxied, direct))
 
-        print("wake from sleep (request sent to a sleeping service until answered):")
         targets = [("echo", "custom app")]
         if serve:
             wait_tiny_model(hub, "alice")
             llm = {"name": "tiny", "kind": "llm", "model": {"name": TINY_MODEL}}
             api("services", "POST", json=llm).raise_for_status()
             wait(api, "tiny", "running")
-            targets.append(("tiny", f"{TINY_MODEL} (model server)"))
+            targets.append(("tiny", f"{TINY_MODEL}, from its standby"))
         for name, label in targets:
             k = api(f"services/{name}/keys", "POST", json={}).json()
             path = "v1/models" if name == "tiny" else ""
             url = f"{hub.url}/services/sxwl/endpoints/{name}/{path}"
             headers = {"Authorization": f"Bearer {k['bearer']}"}
             woken, cold = [], []
-            for _ in range(args.rounds):
+            for _ in range(rounds):
                 api(f"services/{name}/sleep", "POST").raise_for_status()
                 if name == "tiny":
                     # As after N idle minutes: the standby has imported the libraries.
@@ -178,15 +188,24 @@ def main() -> None:
                     api(f"services/{name}/start", "POST").raise_for_status()
                     requests.get(url, headers=headers, timeout=300).raise_for_status()
                     cold.append(time.perf_counter() - t)
-            print(
-                f"  {label:<34} median {statistics.median(woken):6.2f} s of {len(woken)}"
-                " (target < 3 s)"
-            )
+            rows.append(seconds(f"wake from sleep: {label}", woken, 3.0))
             if cold:
-                print(
-                    f"  {'  the same, started cold (baseline)':<34} median "
-                    f"{statistics.median(cold):6.2f} s of {len(cold)}"
-                )
+                rows.append(seconds(f"  {TINY_MODEL} started cold (baseline)", cold))
+    return rows
+
+
+def print_rows(rows: list[Row]) -> None:
+    width = max(len(r[0]) for r in rows)
+    for what, value, unit, note in rows:
+        print(f"  {what:<{width}}  {value:>10.2f} {unit:<9} {note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3, help="wakes timed per service")
+    args = parser.parse_args()
+    print_rows(measure(args.requests, args.rounds))
 
 
 def _tgz(files: dict[str, str]) -> bytes:
