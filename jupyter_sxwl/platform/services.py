@@ -8,7 +8,9 @@ the new processes start beside the old ones, the gateway switches once they are 
 the old ones stop when their last request is answered.
 
 An LLM service runs ``python -m jupyter_sxwl.runtime.serve`` (the OpenAI-compatible model
-server) with the model version (and an adapter) mounted at ``$SXWL_MOUNT_ROOT/models/<name>``.
+server) with the model version (and an adapter) mounted at ``$SXWL_MOUNT_ROOT/models/<name>``;
+any other service given a model finds it there too, and at ``$SXWL_SERVICE_MODEL_DIR``.
+Replicas are placed by the scheduler beside the jobs (:meth:`Dispatcher.place`).
 """
 
 from __future__ import annotations
@@ -1115,27 +1117,31 @@ class ServiceManager:
             "SXWL_SERVICE_NAME": row.name,
         }
         command = spec.get("command") or SERVE_COMMAND
+        # The model (and adapter) versions, read-only at $SXWL_MOUNT_ROOT/models/<name>, for
+        # the model server and for any app (a web UI loading the model) alike.
+        owner = Identity(row.owner)
+        for f in ("model", "adapter"):
+            ref = spec.get(f)
+            if not ref:
+                continue
+            _, path = await self.models.materialise(owner, ref["id"], ref["version"])
+            mount = {"kind": "model", "name": ref["name"]}
+            await asyncio.to_thread(rundir.link_mount, run_dir, mount, path)
+            env["SXWL_MOUNT_ROOT"] = str(run_dir / "mnt")
+            env["SXWL_SERVICE_MODEL_DIR" if f == "model" else "SXWL_SERVICE_ADAPTER_DIR"] = str(
+                run_dir / "mnt" / "models" / ref["name"]
+            )
         if row.kind == "llm":
-            owner = Identity(row.owner)
+            adapter = spec.get("adapter")
             config: dict[str, Any] = {
                 "model_dir": f"models/{spec['model']['name']}",
-                "adapter_dir": None,
+                "adapter_dir": f"models/{adapter['name']}" if adapter else None,
                 "served_model_name": row.name,
                 "host": "127.0.0.1",
                 "port": port,
             }
             if spec.get("max_new_tokens"):
                 config["max_new_tokens"] = spec["max_new_tokens"]
-            for f in ("model", "adapter"):
-                ref = spec.get(f)
-                if not ref:
-                    continue
-                _, path = await self.models.materialise(owner, ref["id"], ref["version"])
-                mount = {"kind": "model", "name": ref["name"]}
-                await asyncio.to_thread(rundir.link_mount, run_dir, mount, path)
-                if f == "adapter":
-                    config["adapter_dir"] = f"models/{ref['name']}"
-            env["SXWL_MOUNT_ROOT"] = str(run_dir / "mnt")
             env["SXWL_SERVE_CONFIG"] = json.dumps(config)
             if standby:
                 env["SXWL_SERVE_STANDBY"] = standby

@@ -288,6 +288,37 @@ def lora_adapter_tar(model_dir: Path) -> bytes:
     return buf.getvalue()
 
 
+MODEL_APP = """
+import json, os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        model = os.environ["SXWL_SERVICE_MODEL_DIR"]
+        body = json.dumps({"model_dir": model, "files": sorted(os.listdir(model))}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+HTTPServer(("127.0.0.1", int(os.environ["SXWL_PORT"])), Handler).serve_forever()
+"""
+
+
+def test_an_app_service_finds_its_model_mounted(alice: Api) -> None:
+    """A web app deployed with a model version (S2, S7) reads it where an LLM service would."""
+    wait_tiny_model(alice.hub, "alice")
+    package = upload(alice, {"app.py": MODEL_APP})
+    deploy(alice, "model-app", package, model={"name": TINY_MODEL})
+    svc = wait_status(alice, "model-app", "running", "failed")
+    assert svc["status"] == "running", svc
+    r = requests.get(gateway(alice, "model-app"), headers=bearer(new_key(alice, "model-app")))
+    assert r.status_code == 200, r.text
+    assert r.json()["model_dir"].endswith(f"/mnt/models/{TINY_MODEL}")
+    assert {"config.json", "model.safetensors"} <= set(r.json()["files"])
+    assert alice.call("DELETE", "services/model-app").status_code == 204
+
+
 def test_llm_service_from_a_base_model_and_an_adapter(alice: Api, tmp_path: Path) -> None:
     if importlib.util.find_spec("jupyter_sxwl.runtime.serve.__main__") is None:
         pytest.skip("the model server (jupyter_sxwl.runtime.serve) is not in this checkout")
