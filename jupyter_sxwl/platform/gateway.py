@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import time
 from collections import OrderedDict
@@ -166,8 +167,10 @@ class KeyRing:
         key = Fernet.generate_key()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.touch(mode=0o600)
-        tmp.write_bytes(key)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o600)  # a leftover .tmp from a crash keeps its old mode
+            f.write(key)
         tmp.replace(path)
         return key
 

@@ -43,3 +43,16 @@ def test_a_sign_is_accepted_once_across_restarts_and_processes(db_url: str) -> N
     assert restarted.check_and_remember("c" * 40, later)
     restarted.db.dispose()
     other.db.dispose()
+
+
+def test_the_platform_key_file_is_owner_only_and_kept(tmp_path: Path) -> None:
+    from jupyter_sxwl.platform.gateway import KeyRing
+
+    path = tmp_path / "data" / "gateway.key"
+    leftover = path.with_suffix(".tmp")
+    leftover.parent.mkdir()
+    leftover.write_bytes(b"half-written")
+    leftover.chmod(0o644)  # left by a crash, with a wider mode
+    key = KeyRing.load_or_create_key(path)
+    assert path.stat().st_mode & 0o777 == 0o600 and not leftover.exists()
+    assert KeyRing.load_or_create_key(path) == key  # made once, then read
