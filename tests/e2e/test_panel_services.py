@@ -155,7 +155,10 @@ def test_deploy_from_the_panel_chat_with_a_streamed_answer_and_manage_keys(
         _shot(page, "services-05-sleeping.png")
         detail.get_by_test_id("sxwl-back").click()
         row = panel.locator(f'[data-svc-name="{name}"]')
-        expect(row.get_by_test_id("sxwl-svc-status")).to_have_attribute("data-status", "sleeping")
+        badge = row.get_by_test_id("sxwl-svc-status")
+        expect(badge).to_have_attribute("data-status", "sleeping")
+        # An LLM service sleeps with a standby process, and the list says so.
+        expect(badge).to_have_text("sleeping · standby", timeout=30_000)
         row.click()
         detail.get_by_test_id("sxwl-svc-delete").click()
         page.locator(".jp-Dialog button.jp-mod-warn").click()

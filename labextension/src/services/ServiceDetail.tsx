@@ -107,7 +107,9 @@ export function ServiceDetail(props: IServiceDetailProps): JSX.Element {
         <h3 className="sxwl-grow" title={service?.id}>
           {service?.name ?? props.serviceId}
         </h3>
-        {service && <ServiceBadge status={service.status} />}
+        {service && (
+          <ServiceBadge status={service.status} standby={service.standby} />
+        )}
       </div>
     </>
   );

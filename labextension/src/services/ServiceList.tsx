@@ -123,7 +123,7 @@ function ServiceRow(props: {
           {s.name}
         </span>
         <span className="sxwl-badge">{s.kind === 'llm' ? 'LLM' : 'app'}</span>
-        <ServiceBadge status={s.status} />
+        <ServiceBadge status={s.status} standby={s.standby} />
         {props.onChat && (
           <button
             className="jp-Button jp-mod-styled jp-mod-minimal sxwl-small-button"

@@ -64,6 +64,8 @@ export interface IService {
   adapter: IModelRef | null;
   revision: number;
   resources: IServiceResources;
+  /** Sleeping with a standby process that loads the model on the next request. */
+  standby?: boolean;
   /** Where the scheduler placed each running replica: node of its flavour, cards. */
   placement?: { node: number; cards: number[] }[];
   sleep_after_minutes: number | null;
