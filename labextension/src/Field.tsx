@@ -31,3 +31,33 @@ export function Field(props: {
     </div>
   );
 }
+
+/** A form's submit button (its label says what it does, or that it is busy) and Cancel. */
+export function FormActions(props: {
+  testid: string;
+  id?: string;
+  disabled: boolean;
+  onCancel: () => void;
+  children: React.ReactNode;
+}): JSX.Element {
+  return (
+    <div className="sxwl-form-actions">
+      <button
+        type="submit"
+        className="jp-Button jp-mod-styled jp-mod-accept"
+        id={props.id}
+        data-testid={props.testid}
+        disabled={props.disabled}
+      >
+        {props.children}
+      </button>
+      <button
+        type="button"
+        className="jp-Button jp-mod-styled jp-mod-reject"
+        onClick={props.onCancel}
+      >
+        Cancel
+      </button>
+    </div>
+  );
+}

@@ -9,7 +9,7 @@ import {
   createDataset
 } from '../api';
 import { BackHead } from '../BackHead';
-import { Field } from '../Field';
+import { Field, FormActions } from '../Field';
 import { formErrors } from '../formErrors';
 
 /** The "Create dataset" form: name, data type (text), annotation type, description. */
@@ -142,23 +142,13 @@ export function CreateDatasetForm(props: {
           onChange={e => setDescription(e.target.value)}
         />
       </Field>
-      <div className="sxwl-form-actions">
-        <button
-          type="submit"
-          className="jp-Button jp-mod-styled jp-mod-accept"
-          data-testid={`${id}-submit`}
-          disabled={busy}
-        >
-          {busy ? 'Creating…' : 'Create'}
-        </button>
-        <button
-          type="button"
-          className="jp-Button jp-mod-styled"
-          onClick={props.onCancel}
-        >
-          Cancel
-        </button>
-      </div>
+      <FormActions
+        testid={`${id}-submit`}
+        disabled={busy}
+        onCancel={props.onCancel}
+      >
+        {busy ? 'Creating…' : 'Create'}
+      </FormActions>
     </form>
   );
 }
@@ -233,23 +223,13 @@ export function AddSharedDatasetForm(props: {
           }}
         />
       </Field>
-      <div className="sxwl-form-actions">
-        <button
-          type="submit"
-          className="jp-Button jp-mod-styled jp-mod-accept"
-          data-testid={`${id}-submit`}
-          disabled={busy}
-        >
-          {busy ? 'Adding…' : 'Add dataset'}
-        </button>
-        <button
-          type="button"
-          className="jp-Button jp-mod-styled"
-          onClick={props.onCancel}
-        >
-          Cancel
-        </button>
-      </div>
+      <FormActions
+        testid={`${id}-submit`}
+        disabled={busy}
+        onCancel={props.onCancel}
+      >
+        {busy ? 'Adding…' : 'Add dataset'}
+      </FormActions>
     </form>
   );
 }

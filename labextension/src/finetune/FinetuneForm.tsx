@@ -16,7 +16,7 @@ import {
 } from '../api';
 import { BackHead } from '../BackHead';
 import { SxwlContext } from '../context';
-import { Field } from '../Field';
+import { Field, FormActions } from '../Field';
 import { errorText } from '../format';
 import { usePolling } from '../hooks';
 import {
@@ -942,23 +942,13 @@ export function FinetuneForm(props: IFinetuneFormProps): JSX.Element {
         </div>
       </details>
 
-      <div className="sxwl-form-actions">
-        <button
-          type="submit"
-          className="jp-Button jp-mod-styled jp-mod-accept"
-          data-testid="sxwl-ft-submit"
-          disabled={busy !== null || !defaults}
-        >
-          {busy ?? 'Start fine-tune'}
-        </button>
-        <button
-          type="button"
-          className="jp-Button jp-mod-styled jp-mod-reject"
-          onClick={props.onCancel}
-        >
-          Cancel
-        </button>
-      </div>
+      <FormActions
+        testid="sxwl-ft-submit"
+        disabled={busy !== null || !defaults}
+        onCancel={props.onCancel}
+      >
+        {busy ?? 'Start fine-tune'}
+      </FormActions>
     </form>
   );
 }

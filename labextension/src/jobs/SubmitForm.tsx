@@ -16,6 +16,7 @@ import {
   submitJob
 } from '../api';
 import { SxwlContext } from '../context';
+import { FormActions } from '../Field';
 
 /** The form keeps every input as typed text; `toSpec` turns it into a job. */
 interface IFormState {
@@ -693,24 +694,14 @@ export function SubmitForm(props: ISubmitFormProps): JSX.Element {
           )}
       </fieldset>
 
-      <div className="sxwl-form-actions">
-        <button
-          type="submit"
-          className="jp-Button jp-mod-styled jp-mod-accept"
-          id="sxwl-submit-button"
-          data-testid="sxwl-submit-button"
-          disabled={busy !== null}
-        >
-          {busy ?? 'Submit'}
-        </button>
-        <button
-          type="button"
-          className="jp-Button jp-mod-styled jp-mod-reject"
-          onClick={props.onCancel}
-        >
-          Cancel
-        </button>
-      </div>
+      <FormActions
+        testid="sxwl-submit-button"
+        id="sxwl-submit-button"
+        disabled={busy !== null}
+        onCancel={props.onCancel}
+      >
+        {busy ?? 'Submit'}
+      </FormActions>
     </form>
   );
 }

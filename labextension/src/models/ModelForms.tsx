@@ -2,7 +2,7 @@ import * as React from 'react';
 
 import { IModel, createModel, importSharedModel } from '../api';
 import { BackHead } from '../BackHead';
-import { Field } from '../Field';
+import { Field, FormActions } from '../Field';
 import { formErrors } from '../formErrors';
 
 /** "Create model": name, family, description; versions are imported next. */
@@ -102,23 +102,13 @@ export function CreateModelForm(props: {
           onChange={e => setDescription(e.target.value)}
         />
       </Field>
-      <div className="sxwl-form-actions">
-        <button
-          type="submit"
-          className="jp-Button jp-mod-styled jp-mod-accept"
-          data-testid={`${id}-submit`}
-          disabled={busy}
-        >
-          {busy ? 'Creating…' : 'Create, then import a version'}
-        </button>
-        <button
-          type="button"
-          className="jp-Button jp-mod-styled"
-          onClick={props.onCancel}
-        >
-          Cancel
-        </button>
-      </div>
+      <FormActions
+        testid={`${id}-submit`}
+        disabled={busy}
+        onCancel={props.onCancel}
+      >
+        {busy ? 'Creating…' : 'Create, then import a version'}
+      </FormActions>
     </form>
   );
 }
@@ -211,23 +201,13 @@ export function ImportSharedModelForm(props: {
           onChange={e => setName(e.target.value)}
         />
       </Field>
-      <div className="sxwl-form-actions">
-        <button
-          type="submit"
-          className="jp-Button jp-mod-styled jp-mod-accept"
-          data-testid={`${id}-submit`}
-          disabled={busy}
-        >
-          {busy ? 'Importing…' : 'Import'}
-        </button>
-        <button
-          type="button"
-          className="jp-Button jp-mod-styled"
-          onClick={props.onCancel}
-        >
-          Cancel
-        </button>
-      </div>
+      <FormActions
+        testid={`${id}-submit`}
+        disabled={busy}
+        onCancel={props.onCancel}
+      >
+        {busy ? 'Importing…' : 'Import'}
+      </FormActions>
     </form>
   );
 }

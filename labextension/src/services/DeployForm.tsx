@@ -3,7 +3,7 @@ import * as React from 'react';
 import { ApiError } from '../api';
 import { BackHead } from '../BackHead';
 import { SxwlContext } from '../context';
-import { Field } from '../Field';
+import { Field, FormActions } from '../Field';
 import { formErrors } from '../formErrors';
 import {
   IModelRef,
@@ -475,23 +475,13 @@ export function DeployForm(props: {
           />
         </div>
       </details>
-      <div className="sxwl-actions">
-        <button
-          type="submit"
-          className="jp-Button jp-mod-styled jp-mod-accept"
-          data-testid="sxwl-svc-deploy"
-          disabled={busy}
-        >
-          {busy ? 'Deploying…' : 'Deploy'}
-        </button>
-        <button
-          type="button"
-          className="jp-Button jp-mod-styled"
-          onClick={props.onCancel}
-        >
-          Cancel
-        </button>
-      </div>
+      <FormActions
+        testid="sxwl-svc-deploy"
+        disabled={busy}
+        onCancel={props.onCancel}
+      >
+        {busy ? 'Deploying…' : 'Deploy'}
+      </FormActions>
     </form>
   );
 }
