@@ -1,4 +1,3 @@
-import { refreshIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { IDataset, listDatasets } from '../api';
@@ -8,6 +7,7 @@ import { errorText, formatBytes } from '../format';
 import { isShown, usePolling } from '../hooks';
 import { ProgressBar } from '../progress';
 import { annotationLabel } from './annotation';
+import { ListCount, ListNotices, RefreshButton } from '../listParts';
 
 export interface IDatasetListProps {
   onOpen: (id: string) => void;
@@ -95,32 +95,20 @@ export function DatasetList(props: IDatasetListProps): JSX.Element {
             All users'
           </label>
         )}
-        <span className="sxwl-muted">
-          {datasets === null
-            ? 'Loading…'
-            : `${shown.length} dataset${shown.length === 1 ? '' : 's'}`}
-        </span>
-        <button
-          className="jp-Button jp-mod-styled jp-mod-minimal sxwl-link-button"
-          title="Refresh now"
-          aria-label="Refresh now"
-          onClick={() => void refresh(true)}
-        >
-          <refreshIcon.react tag="span" className="sxwl-icon" />
-        </button>
+        <ListCount
+          shown={datasets === null ? null : shown.length}
+          noun="dataset"
+        />
+        <RefreshButton onRefresh={() => void refresh(true)} />
       </div>
-      {error && (
-        <div className="sxwl-error-banner" data-testid="sxwl-error">
-          {error}
-        </div>
-      )}
-      {datasets !== null && shown.length === 0 && !error && (
-        <div className="sxwl-empty">
-          {needle
-            ? 'No dataset matches this search.'
-            : 'No datasets yet. Press "Create dataset", then import data into it.'}
-        </div>
-      )}
+      <ListNotices
+        error={error}
+        empty={datasets !== null && shown.length === 0}
+      >
+        {needle
+          ? 'No dataset matches this search.'
+          : 'No datasets yet. Press "Create dataset", then import data into it.'}
+      </ListNotices>
       <ul className="sxwl-rows">
         {shown.map(ds => (
           <DatasetRow

@@ -1,4 +1,3 @@
-import { refreshIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { SxwlContext } from '../context';
@@ -8,6 +7,7 @@ import { StatusBadge } from '../jobs/StatusBadge';
 import { ProgressBar } from '../progress';
 import { IFinetune, listFinetunes } from './api';
 import { axisNumber } from './LossCurve';
+import { ListCount, ListNotices, RefreshButton } from '../listParts';
 
 export interface IFinetuneListProps {
   onOpen: (id: string) => void;
@@ -41,19 +41,12 @@ export function FinetuneList(props: IFinetuneListProps): JSX.Element {
   return (
     <div className="sxwl-ft-list" ref={root} data-testid="sxwl-ft-list">
       <div className="sxwl-toolbar">
-        <span className="sxwl-muted sxwl-grow">
-          {items === null
-            ? 'Loading…'
-            : `${items.length} fine-tune${items.length === 1 ? '' : 's'}`}
-        </span>
-        <button
-          className="jp-Button jp-mod-styled jp-mod-minimal sxwl-link-button"
-          title="Refresh now"
-          aria-label="Refresh now"
-          onClick={() => void refresh(true)}
-        >
-          <refreshIcon.react tag="span" className="sxwl-icon" />
-        </button>
+        <ListCount
+          shown={items === null ? null : items.length}
+          noun="fine-tune"
+          className="sxwl-muted sxwl-grow"
+        />
+        <RefreshButton onRefresh={() => void refresh(true)} />
         <button
           className="jp-Button jp-mod-styled jp-mod-accept"
           data-testid="sxwl-ft-new"
@@ -62,17 +55,10 @@ export function FinetuneList(props: IFinetuneListProps): JSX.Element {
           New fine-tune
         </button>
       </div>
-      {error && (
-        <div className="sxwl-error-banner" data-testid="sxwl-error">
-          {error}
-        </div>
-      )}
-      {items !== null && items.length === 0 && !error && (
-        <div className="sxwl-empty">
-          No fine-tunes yet. Press "New fine-tune": the preset tiny model and a
-          preset instruction dataset train in a minute on CPU.
-        </div>
-      )}
+      <ListNotices error={error} empty={items !== null && items.length === 0}>
+        No fine-tunes yet. Press "New fine-tune": the preset tiny model and a
+        preset instruction dataset train in a minute on CPU.
+      </ListNotices>
       <ul className="sxwl-rows">
         {(items ?? []).map(ft => (
           <FinetuneRow key={ft.id} ft={ft} onOpen={props.onOpen} />

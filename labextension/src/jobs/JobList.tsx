@@ -1,4 +1,3 @@
-import { refreshIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { ApiError, IJob, listJobs } from '../api';
@@ -6,6 +5,7 @@ import { SxwlContext } from '../context';
 import { formatDuration, formatTime } from '../format';
 import { isShown, usePolling } from '../hooks';
 import { StatusBadge } from './StatusBadge';
+import { ListCount, ListNotices, RefreshButton } from '../listParts';
 
 export interface IJobListProps {
   onOpen: (id: string) => void;
@@ -91,33 +91,21 @@ export function JobList(props: IJobListProps): JSX.Element {
             All users' jobs
           </label>
         )}
-        <span className="sxwl-muted">
-          {jobs === null
-            ? 'Loading…'
-            : `${shown.length} of ${total} job${total === 1 ? '' : 's'}`}
-        </span>
-        <button
-          className="jp-Button jp-mod-styled jp-mod-minimal sxwl-link-button"
-          data-testid="sxwl-refresh"
-          title="Refresh now"
-          aria-label="Refresh now"
-          onClick={() => void refresh(true)}
-        >
-          <refreshIcon.react tag="span" className="sxwl-icon" />
-        </button>
+        <ListCount
+          shown={jobs === null ? null : shown.length}
+          total={total}
+          noun="job"
+        />
+        <RefreshButton
+          onRefresh={() => void refresh(true)}
+          testid="sxwl-refresh"
+        />
       </div>
-      {error && (
-        <div className="sxwl-error-banner" data-testid="sxwl-error">
-          {error}
-        </div>
-      )}
-      {jobs !== null && shown.length === 0 && !error && (
-        <div className="sxwl-empty">
-          {needle
-            ? 'No job matches this search.'
-            : 'No jobs yet. Press "New job" to submit one.'}
-        </div>
-      )}
+      <ListNotices error={error} empty={jobs !== null && shown.length === 0}>
+        {needle
+          ? 'No job matches this search.'
+          : 'No jobs yet. Press "New job" to submit one.'}
+      </ListNotices>
       <ul className="sxwl-rows">
         {shown.map(job => (
           <JobRow

@@ -1,4 +1,3 @@
-import { refreshIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { IModel, listModels } from '../api';
@@ -7,6 +6,7 @@ import { SxwlContext } from '../context';
 import { errorText, formatBytes } from '../format';
 import { isShown, usePolling } from '../hooks';
 import { ProgressBar } from '../progress';
+import { ListCount, ListNotices, RefreshButton } from '../listParts';
 
 export interface IModelListProps {
   onOpen: (id: string) => void;
@@ -75,32 +75,14 @@ export function ModelList(props: IModelListProps): JSX.Element {
         >
           Import by token
         </button>
-        <span className="sxwl-muted">
-          {models === null
-            ? 'Loading…'
-            : `${shown.length} model${shown.length === 1 ? '' : 's'}`}
-        </span>
-        <button
-          className="jp-Button jp-mod-styled jp-mod-minimal sxwl-link-button"
-          title="Refresh now"
-          aria-label="Refresh now"
-          onClick={() => void refresh(true)}
-        >
-          <refreshIcon.react tag="span" className="sxwl-icon" />
-        </button>
+        <ListCount shown={models === null ? null : shown.length} noun="model" />
+        <RefreshButton onRefresh={() => void refresh(true)} />
       </div>
-      {error && (
-        <div className="sxwl-error-banner" data-testid="sxwl-error">
-          {error}
-        </div>
-      )}
-      {models !== null && shown.length === 0 && !error && (
-        <div className="sxwl-empty">
-          {needle
-            ? 'No model matches this search.'
-            : 'No models yet. Press "Create model" and import a version.'}
-        </div>
-      )}
+      <ListNotices error={error} empty={models !== null && shown.length === 0}>
+        {needle
+          ? 'No model matches this search.'
+          : 'No models yet. Press "Create model" and import a version.'}
+      </ListNotices>
       <ul className="sxwl-rows">
         {shown.map(m => (
           <ModelRow key={m.id} model={m} onOpen={props.onOpen} />

@@ -1,4 +1,3 @@
-import { refreshIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { SxwlContext } from '../context';
@@ -6,6 +5,7 @@ import { errorText, formatTime } from '../format';
 import { isShown, usePolling } from '../hooks';
 import { IService, MOVING, listServices, serviceModelText } from './api';
 import { ServiceBadge } from './ServiceBadge';
+import { ListCount, ListNotices, RefreshButton } from '../listParts';
 
 export interface IServiceListProps {
   onOpen: (id: string) => void;
@@ -43,19 +43,12 @@ export function ServiceList(props: IServiceListProps): JSX.Element {
   return (
     <div className="sxwl-svc-list" ref={root} data-testid="sxwl-svc-list">
       <div className="sxwl-toolbar">
-        <span className="sxwl-muted sxwl-grow">
-          {items === null
-            ? 'Loading…'
-            : `${items.length} service${items.length === 1 ? '' : 's'}`}
-        </span>
-        <button
-          className="jp-Button jp-mod-styled jp-mod-minimal sxwl-link-button"
-          title="Refresh now"
-          aria-label="Refresh now"
-          onClick={() => void refresh(true)}
-        >
-          <refreshIcon.react tag="span" className="sxwl-icon" />
-        </button>
+        <ListCount
+          shown={items === null ? null : items.length}
+          noun="service"
+          className="sxwl-muted sxwl-grow"
+        />
+        <RefreshButton onRefresh={() => void refresh(true)} />
         <button
           className="jp-Button jp-mod-styled jp-mod-accept"
           data-testid="sxwl-svc-new"
@@ -64,17 +57,10 @@ export function ServiceList(props: IServiceListProps): JSX.Element {
           Deploy
         </button>
       </div>
-      {error && (
-        <div className="sxwl-error-banner" data-testid="sxwl-error">
-          {error}
-        </div>
-      )}
-      {items !== null && items.length === 0 && !error && (
-        <div className="sxwl-empty">
-          No services yet. Press "Deploy": the preset tiny model serves the
-          OpenAI API on CPU in seconds.
-        </div>
-      )}
+      <ListNotices error={error} empty={items !== null && items.length === 0}>
+        No services yet. Press "Deploy": the preset tiny model serves the OpenAI
+        API on CPU in seconds.
+      </ListNotices>
       <ul className="sxwl-rows">
         {(items ?? []).map(s => (
           <ServiceRow
