@@ -61,3 +61,49 @@ export function FormActions(props: {
     </div>
   );
 }
+
+/** A labelled text input (or, with `rows`, a text area) whose id and test id
+ * are `<idPrefix>-<name>`. */
+export function TextField(props: {
+  idPrefix: string;
+  name: string;
+  label: string;
+  value: string;
+  onChange: (value: string) => void;
+  error?: string;
+  hint?: string;
+  placeholder?: string;
+  mono?: boolean;
+  rows?: number;
+}): JSX.Element {
+  const common = {
+    className: `jp-mod-styled${props.mono ? ' sxwl-mono' : ''}`,
+    id: `${props.idPrefix}-${props.name}`,
+    'data-testid': `${props.idPrefix}-${props.name}`,
+    value: props.value,
+    placeholder: props.placeholder
+  };
+  return (
+    <Field
+      name={props.name}
+      label={props.label}
+      error={props.error}
+      hint={props.hint}
+      idPrefix={props.idPrefix}
+    >
+      {props.rows ? (
+        <textarea
+          {...common}
+          rows={props.rows}
+          onChange={e => props.onChange(e.target.value)}
+        />
+      ) : (
+        <input
+          type="text"
+          {...common}
+          onChange={e => props.onChange(e.target.value)}
+        />
+      )}
+    </Field>
+  );
+}

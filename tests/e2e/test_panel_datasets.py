@@ -303,6 +303,7 @@ def test_model_create_import_download_share_mount_from_the_panel(
         expect(token).not_to_have_value("")
         expect(share.get_by_test_id("sxwl-share-row")).to_have_attribute("data-status", "active")
         _shot(page, "models-03-shared.png")
+        revoked = token.input_value()
         share.get_by_test_id("sxwl-share-revoke").click()
         expect(share.get_by_test_id("sxwl-share-row")).to_have_attribute("data-status", "revoked")
 
@@ -322,6 +323,18 @@ def test_model_create_import_download_share_mount_from_the_panel(
         row = panel.get_by_test_id(f"sxwl-model-row-{name}")
         expect(row).to_contain_text("0 versions")
         expect(row.get_by_test_id("sxwl-access")).to_have_attribute("data-access", "owner")
+
+        # --- import by token: the form's own check, then the platform's refusal at the field --
+        panel.get_by_test_id("sxwl-model-import-shared").click()
+        form = panel.get_by_test_id("sxwl-model-shared-form")
+        form.get_by_test_id("sxwl-model-shared-submit").click()
+        error = form.get_by_test_id("sxwl-model-shared-error-token")
+        expect(error).to_contain_text("paste the share token")
+        form.get_by_test_id("sxwl-model-shared-token").fill(revoked)
+        form.get_by_test_id("sxwl-model-shared-submit").click()
+        expect(error).to_contain_text("revoked by its owner")
+        form.get_by_role("button", name="Cancel").click()
+        expect(panel.get_by_test_id("sxwl-model-list")).to_be_visible()
 
 
 RANKED = {

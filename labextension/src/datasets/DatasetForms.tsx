@@ -9,8 +9,8 @@ import {
   createDataset
 } from '../api';
 import { BackHead } from '../BackHead';
-import { Field, FormActions } from '../Field';
-import { formErrors } from '../formErrors';
+import { Field, FormActions, TextField } from '../Field';
+import { FormBanner, useFormSubmit } from '../formErrors';
 
 /** The "Create dataset" form: name, data type (text), annotation type, description. */
 export function CreateDatasetForm(props: {
@@ -21,42 +21,29 @@ export function CreateDatasetForm(props: {
   const [annotation, setAnnotation] =
     React.useState<AnnotationType>('instruction');
   const [description, setDescription] = React.useState('');
-  const [errors, setErrors] = React.useState<Record<string, string>>({});
-  const [general, setGeneral] = React.useState<string | null>(null);
-  const [busy, setBusy] = React.useState(false);
+  const form = useFormSubmit([
+    'name',
+    'annotation_type',
+    'description',
+    'data_type'
+  ]);
 
-  const submit = async (e: React.FormEvent): Promise<void> => {
+  const submit = (e: React.FormEvent): void => {
     e.preventDefault();
-    if (busy) {
-      return;
-    }
     if (!name.trim()) {
-      setErrors({ name: 'give the dataset a name, e.g. support-tickets' });
+      form.setErrors({ name: 'give the dataset a name, e.g. support-tickets' });
       return;
     }
-    setBusy(true);
-    setErrors({});
-    setGeneral(null);
-    try {
-      const ds = await createDataset({
-        name: name.trim(),
-        annotation_type: annotation,
-        data_type: 'text',
-        description: description.trim() || undefined
-      });
-      props.onCreated(ds);
-    } catch (err) {
-      const mapped = formErrors(err, [
-        'name',
-        'annotation_type',
-        'description',
-        'data_type'
-      ]);
-      setErrors(mapped.fields);
-      setGeneral(mapped.general);
-    } finally {
-      setBusy(false);
-    }
+    void form.run(async () =>
+      props.onCreated(
+        await createDataset({
+          name: name.trim(),
+          annotation_type: annotation,
+          data_type: 'text',
+          description: description.trim() || undefined
+        })
+      )
+    );
   };
 
   const id = 'sxwl-dataset';
@@ -64,7 +51,7 @@ export function CreateDatasetForm(props: {
     <form
       className="sxwl-form"
       data-testid="sxwl-dataset-form"
-      onSubmit={e => void submit(e)}
+      onSubmit={submit}
       noValidate
     >
       <BackHead
@@ -72,29 +59,23 @@ export function CreateDatasetForm(props: {
         title="Create dataset"
         onBack={props.onCancel}
       />
-      {general && (
-        <div className="sxwl-error-banner" role="alert">
-          {general}
-        </div>
-      )}
-      <Field name="name" label="Name" error={errors.name} idPrefix={id}>
-        <input
-          type="text"
-          className="jp-mod-styled"
-          id={`${id}-name`}
-          data-testid={`${id}-name`}
-          value={name}
-          placeholder="support-tickets"
-          onChange={e => {
-            setName(e.target.value);
-            setErrors(x => ({ ...x, name: '' }));
-          }}
-        />
-      </Field>
+      <FormBanner message={form.general} />
+      <TextField
+        idPrefix={id}
+        name="name"
+        label="Name"
+        value={name}
+        onChange={v => {
+          setName(v);
+          form.clear('name');
+        }}
+        error={form.errors.name}
+        placeholder="support-tickets"
+      />
       <Field
         name="data_type"
         label="Data type"
-        error={errors.data_type}
+        error={form.errors.data_type}
         idPrefix={id}
         hint="Text datasets: JSONL, JSON or CSV records."
       >
@@ -110,7 +91,7 @@ export function CreateDatasetForm(props: {
       <Field
         name="annotation_type"
         label="Annotation type"
-        error={errors.annotation_type}
+        error={form.errors.annotation_type}
         idPrefix={id}
       >
         <HTMLSelect
@@ -127,27 +108,21 @@ export function CreateDatasetForm(props: {
           ))}
         </HTMLSelect>
       </Field>
-      <Field
+      <TextField
+        idPrefix={id}
         name="description"
         label="Description"
-        error={errors.description}
-        idPrefix={id}
-      >
-        <textarea
-          className="jp-mod-styled"
-          id={`${id}-description`}
-          data-testid={`${id}-description`}
-          rows={3}
-          value={description}
-          onChange={e => setDescription(e.target.value)}
-        />
-      </Field>
+        value={description}
+        onChange={setDescription}
+        error={form.errors.description}
+        rows={3}
+      />
       <FormActions
         testid={`${id}-submit`}
-        disabled={busy}
+        disabled={form.busy}
         onCancel={props.onCancel}
       >
-        {busy ? 'Creating…' : 'Create'}
+        {form.busy ? 'Creating…' : 'Create'}
       </FormActions>
     </form>
   );
@@ -159,31 +134,17 @@ export function AddSharedDatasetForm(props: {
   onCancel: () => void;
 }): JSX.Element {
   const [token, setToken] = React.useState('');
-  const [error, setError] = React.useState<string | null>(null);
-  const [general, setGeneral] = React.useState<string | null>(null);
-  const [busy, setBusy] = React.useState(false);
+  const form = useFormSubmit(['token']);
 
-  const submit = async (e: React.FormEvent): Promise<void> => {
+  const submit = (e: React.FormEvent): void => {
     e.preventDefault();
-    if (busy) {
-      return;
-    }
     if (!token.trim()) {
-      setError('paste the share token you were given');
+      form.setErrors({ token: 'paste the share token you were given' });
       return;
     }
-    setBusy(true);
-    setError(null);
-    setGeneral(null);
-    try {
-      props.onAdded(await addSharedDataset(token.trim()));
-    } catch (err) {
-      const mapped = formErrors(err, ['token']);
-      setError(mapped.fields.token ?? null);
-      setGeneral(mapped.general);
-    } finally {
-      setBusy(false);
-    }
+    void form.run(async () =>
+      props.onAdded(await addSharedDataset(token.trim()))
+    );
   };
 
   const id = 'sxwl-shared';
@@ -191,7 +152,7 @@ export function AddSharedDatasetForm(props: {
     <form
       className="sxwl-form"
       data-testid="sxwl-shared-form"
-      onSubmit={e => void submit(e)}
+      onSubmit={submit}
       noValidate
     >
       <BackHead
@@ -199,36 +160,26 @@ export function AddSharedDatasetForm(props: {
         title="Add shared dataset"
         onBack={props.onCancel}
       />
-      {general && (
-        <div className="sxwl-error-banner" role="alert">
-          {general}
-        </div>
-      )}
-      <Field
+      <FormBanner message={form.general} />
+      <TextField
+        idPrefix={id}
         name="token"
         label="Share token"
-        error={error ?? undefined}
-        idPrefix={id}
+        value={token}
+        onChange={v => {
+          setToken(v);
+          form.clear('token');
+        }}
+        error={form.errors.token}
         hint="The owner makes it with Share on the dataset's page. The dataset is added read-only."
-      >
-        <input
-          type="text"
-          className="jp-mod-styled sxwl-mono"
-          id={`${id}-token`}
-          data-testid={`${id}-token`}
-          value={token}
-          onChange={e => {
-            setToken(e.target.value);
-            setError(null);
-          }}
-        />
-      </Field>
+        mono
+      />
       <FormActions
         testid={`${id}-submit`}
-        disabled={busy}
+        disabled={form.busy}
         onCancel={props.onCancel}
       >
-        {busy ? 'Adding…' : 'Add dataset'}
+        {form.busy ? 'Adding…' : 'Add dataset'}
       </FormActions>
     </form>
   );
