@@ -405,8 +405,21 @@ class ServiceManager:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._hold_stored()
         self._monitor = asyncio.get_running_loop().create_task(self._watch())
         self._spawn(self._reattach())
+
+    def _hold_stored(self) -> None:
+        """After a platform restart, before any admission cycle: what the replicas recorded as
+        started hold, so their cards are not given to a job. ``_reattach`` then lets go of
+        the replicas that are gone (stopping a replica releases its hold)."""
+        with self.db.session() as session:
+            for row in session.scalars(select(Service).where(Service.status.in_(ACTIVE))):
+                res = row.spec.get("resources") or {}
+                for r in self._replicas(row.id, row.replicas):
+                    work = self._workload(row.owner, res, f"{row.id}/{r.run}")
+                    slots = (r.slot,) if r.slot is not None else ()
+                    self._held[r.run_dir] = Placement(work, slots)
 
     async def close(self, stop_services: bool = False) -> None:
         if self._monitor is not None:
@@ -1529,10 +1542,10 @@ class ServiceManager:
         """After a platform restart: take up the services whose processes still run."""
         with self.db.session() as session:
             rows = [
-                (r.id, r.owner, r.spec, r.status, list(r.replicas or []), r.revision)
+                (r.id, r.status, list(r.replicas or []), r.revision)
                 for r in session.scalars(select(Service).where(Service.status.in_(ACTIVE)))
             ]
-        for service_id, owner, spec, status, stored, revision in rows:
+        for service_id, status, stored, revision in rows:
             replicas = self._replicas(service_id, stored)
             alive = bool(replicas)
             for r in replicas:
@@ -1543,11 +1556,6 @@ class ServiceManager:
                     break
                 alive = alive and not state.phase.finished
             if status == "running" and alive:
-                res = spec.get("resources") or {}
-                for r in replicas:  # what they hold, as when they were placed
-                    work = self._workload(owner, res, f"{service_id}/{r.run}")
-                    slots = (r.slot,) if r.slot is not None else ()
-                    self._held[r.run_dir] = Placement(work, slots)
                 self.live[service_id] = Deployment(replicas, revision)
                 self._state[service_id] = "running"
                 self._last_request[service_id] = time.time()
