@@ -101,9 +101,9 @@ async def serve(config_path: str | None) -> int:
     if state.wake_secret:
         preparing = loop.run_in_executor(None, prepare)
 
-        def report(done: asyncio.Future[Prepared]) -> None:
+        def report(done: asyncio.Future[Prepared], began: float = started) -> None:
             if not done.cancelled() and done.exception() is None:
-                log.info("standby: prepared in %.1f s", time.monotonic() - started)
+                log.info("standby: prepared in %.1f s", time.monotonic() - began)
 
         preparing.add_done_callback(report)
         woken = asyncio.ensure_future(state.woken.wait())
