@@ -30,7 +30,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.platform.test_services_api import APP
-from tests.support import TINY_MODEL, start_hub, wait_tiny_model
+from tests.support import TINY_MODEL, start_hub, tgz, wait_tiny_model
 
 PORT = 28500
 CONFIG = """
@@ -127,7 +127,7 @@ def measure(n_requests: int, rounds: int) -> list[Row]:
             )
 
         gzip = {"Content-Type": "application/gzip"}
-        r = api("code-packages", "POST", data=_tgz({"app.py": APP}), headers=gzip)
+        r = api("code-packages", "POST", data=tgz({"app.py": APP}), headers=gzip)
         r.raise_for_status()
         body = {
             "name": "echo",
@@ -206,20 +206,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="wakes timed per service")
     args = parser.parse_args()
     print_rows(measure(args.requests, args.rounds))
-
-
-def _tgz(files: dict[str, str]) -> bytes:
-    import io
-    import tarfile
-
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ with all its descendants, when the block ends. Logs are kept under ``test-output
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 import json
 import os
@@ -29,6 +30,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import uuid
@@ -745,3 +747,21 @@ class QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError)):
             super().handle_error(request, client_address)
+
+
+def tgz(files: dict[str, str], links: dict[str, str] | None = None) -> bytes:
+    """A .tar.gz of text files (and symbolic links ``name -> target``), as code packages are
+    uploaded."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            tar.addfile(info)
+    return buf.getvalue()

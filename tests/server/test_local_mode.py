@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
 import time
 from typing import Any
 
 import requests
 
 from tests.server.conftest import LocalServer
-
-
-def tgz(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+from tests.support import tgz
 
 
 def call(server: LocalServer, method: str, path: str, **kwargs: Any) -> requests.Response:
