@@ -16,6 +16,7 @@ import {
 import { errorText } from '../format';
 import { annotationLabel, emptyRecord } from './annotation';
 import { RecordForm, finalise, hasForm } from './RecordEditors';
+import { confirmed } from '../confirm';
 
 export interface IAnnotationViewProps {
   datasetId: string;
@@ -265,14 +266,14 @@ export function AnnotationView(props: IAnnotationViewProps): JSX.Element {
     if (!record) {
       return;
     }
-    const result = await showDialog({
-      title: 'Delete record',
-      body: `Delete record ${position + 1}${
-        record.file ? ` (${record.file}:${record.line})` : ''
-      } from the working copy? Published versions keep it.`,
-      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
-    });
-    if (!result.button.accept) {
+    if (
+      !(await confirmed(
+        'Delete record',
+        `Delete record ${position + 1}${
+          record.file ? ` (${record.file}:${record.line})` : ''
+        } from the working copy? Published versions keep it.`
+      ))
+    ) {
       return;
     }
     setBusy(true);

@@ -1,4 +1,3 @@
-import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import { ApiError, isFinal } from '../api';
@@ -24,6 +23,7 @@ import { EvaluateSection } from './EvaluateSection';
 import { ExportSection } from './ExportSection';
 import { JobLink } from './JobLink';
 import { ICurvePoint, LossCurve, axisNumber } from './LossCurve';
+import { confirmed } from '../confirm';
 
 /** Keep at most this many points of a curve; older ones are thinned out. */
 const MAX_POINTS = 4000;
@@ -182,14 +182,14 @@ export function FinetuneDetail(props: IFinetuneDetailProps): JSX.Element {
     if (!ft) {
       return;
     }
-    const result = await showDialog({
-      title: 'Delete fine-tune',
-      body: `Delete ${ft.name} (${ft.id})? ${
-        isFinal(ft.status) ? '' : 'It is stopped first. '
-      }Its checkpoints, metrics and evaluations go; exported model versions stay.`,
-      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
-    });
-    if (!result.button.accept) {
+    if (
+      !(await confirmed(
+        'Delete fine-tune',
+        `Delete ${ft.name} (${ft.id})? ${
+          isFinal(ft.status) ? '' : 'It is stopped first. '
+        }Its checkpoints, metrics and evaluations go; exported model versions stay.`
+      ))
+    ) {
       return;
     }
     setBusy(true);

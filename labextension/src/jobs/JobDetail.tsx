@@ -1,4 +1,3 @@
-import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { HTMLSelect } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
@@ -22,6 +21,7 @@ import { formatBytes, formatDuration, formatTime } from '../format';
 import { isShown, usePolling } from '../hooks';
 import { LogViewer } from './LogViewer';
 import { StatusBadge } from './StatusBadge';
+import { confirmed } from '../confirm';
 
 export interface IJobDetailProps {
   jobId: string;
@@ -124,14 +124,14 @@ export function JobDetail(props: IJobDetailProps): JSX.Element {
     if (!job) {
       return;
     }
-    const result = await showDialog({
-      title: 'Delete job',
-      body: `Delete ${job.name} (${job.id})? ${
-        isFinal(job.status) ? '' : 'It is stopped first. '
-      }Its logs and saved files go too.`,
-      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
-    });
-    if (!result.button.accept) {
+    if (
+      !(await confirmed(
+        'Delete job',
+        `Delete ${job.name} (${job.id})? ${
+          isFinal(job.status) ? '' : 'It is stopped first. '
+        }Its logs and saved files go too.`
+      ))
+    ) {
       return;
     }
     setBusy(true);

@@ -1,4 +1,3 @@
-import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { HTMLSelect } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
@@ -19,6 +18,7 @@ import { MountControl } from '../MountControl';
 import { ShareSection } from '../sharing';
 import { ModelImportForm } from './ModelImportForm';
 import { ModelVersionRow } from './ModelVersionRow';
+import { confirmed } from '../confirm';
 
 export interface IModelDetailProps {
   modelId: string;
@@ -76,14 +76,14 @@ export function ModelDetail(props: IModelDetailProps): JSX.Element {
     if (!model) {
       return;
     }
-    const result = await showDialog({
-      title: 'Delete model',
-      body: `Delete ${model.name} and its ${versions.length} version${
-        versions.length === 1 ? '' : 's'
-      }? Their files go too.`,
-      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
-    });
-    if (!result.button.accept) {
+    if (
+      !(await confirmed(
+        'Delete model',
+        `Delete ${model.name} and its ${versions.length} version${
+          versions.length === 1 ? '' : 's'
+        }? Their files go too.`
+      ))
+    ) {
       return;
     }
     setBusy(true);

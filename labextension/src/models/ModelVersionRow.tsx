@@ -1,4 +1,3 @@
-import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import {
@@ -19,6 +18,7 @@ import { errorText, formatBytes, formatTime, shortHash } from '../format';
 import { formErrors } from '../formErrors';
 import { useOperation } from '../operations';
 import { ProgressBar } from '../progress';
+import { confirmed } from '../confirm';
 
 /** Words for where a version came from, out of its `source_detail`. */
 function describeSource(v: IModelVersion): string {
@@ -58,12 +58,12 @@ export function ModelVersionRow(props: {
   }, [open, ready, files]);
 
   const remove = async (): Promise<void> => {
-    const result = await showDialog({
-      title: 'Delete version',
-      body: `Delete version ${v.number} of ${props.model.name} and its files?`,
-      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
-    });
-    if (!result.button.accept) {
+    if (
+      !(await confirmed(
+        'Delete version',
+        `Delete version ${v.number} of ${props.model.name} and its files?`
+      ))
+    ) {
       return;
     }
     setBusy(true);

@@ -1,4 +1,3 @@
-import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import { errorText, formatTime } from '../format';
@@ -9,6 +8,7 @@ import {
   listServiceKeys,
   revokeServiceKey
 } from './api';
+import { confirmed } from '../confirm';
 
 /**
  * A service's keys: the list with the requests made with each, a new key
@@ -55,12 +55,13 @@ export function KeysSection(props: {
   };
 
   const revoke = async (key: IServiceKey): Promise<void> => {
-    const result = await showDialog({
-      title: 'Revoke key',
-      body: `Revoke ${key.name || key.app_key}? Requests that carry it are refused from now on.`,
-      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Revoke' })]
-    });
-    if (!result.button.accept) {
+    if (
+      !(await confirmed(
+        'Revoke key',
+        `Revoke ${key.name || key.app_key}? Requests that carry it are refused from now on.`,
+        'Revoke'
+      ))
+    ) {
       return;
     }
     try {

@@ -1,4 +1,3 @@
-import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import { ApiError } from '../api';
@@ -23,6 +22,7 @@ import { HistorySections, ServiceLog } from './HistorySections';
 import { KeysSection } from './KeysSection';
 import { ModelPicker, useModels } from './ModelPicker';
 import { ServiceBadge } from './ServiceBadge';
+import { confirmed } from '../confirm';
 
 export interface IServiceDetailProps {
   serviceId: string;
@@ -82,12 +82,12 @@ export function ServiceDetail(props: IServiceDetailProps): JSX.Element {
     if (!service) {
       return;
     }
-    const result = await showDialog({
-      title: 'Delete service',
-      body: `Delete ${service.name}? It is stopped and its keys stop working.`,
-      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
-    });
-    if (!result.button.accept) {
+    if (
+      !(await confirmed(
+        'Delete service',
+        `Delete ${service.name}? It is stopped and its keys stop working.`
+      ))
+    ) {
       return;
     }
     setBusy(true);
