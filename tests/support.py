@@ -765,3 +765,26 @@ def tgz(files: dict[str, str], links: dict[str, str] | None = None) -> bytes:
             info.linkname = target
             tar.addfile(info)
     return buf.getvalue()
+
+
+@contextlib.contextmanager
+def magics_shell(hub: Hub, user: str, monkeypatch: Any, workdir: Path, **env: str) -> Iterator[Any]:
+    """A real IPython shell with the extension loaded, connected to ``hub`` as ``user``
+    through the environment (plus ``env``), working in ``workdir``."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from jupyter_sxwl import magics
+
+    monkeypatch.setenv("SXWL_URL", hub.platform_url)
+    monkeypatch.setenv("SXWL_TOKEN", hub.token_for(user))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(workdir)
+    magics.reset_client()
+    sh = InteractiveShell.instance()
+    sh.run_line_magic("load_ext", "jupyter_sxwl")
+    try:
+        yield sh
+    finally:
+        magics.reset_client()
+        InteractiveShell.clear_instance()

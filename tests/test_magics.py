@@ -23,7 +23,7 @@ from tornado.websocket import websocket_connect
 
 from jupyter_sxwl import magics
 from jupyter_sxwl.client import Client
-from tests.support import Hub
+from tests.support import Hub, magics_shell
 
 LIGHT_IMPORT = (
     "import sys, jupyter_sxwl, jupyter_sxwl.magics; from jupyter_sxwl import Client; "
@@ -56,17 +56,8 @@ def test_load_ext_in_a_shell_stays_light() -> None:
 @pytest.fixture
 def shell(hub: Hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[InteractiveShell]:
     """A real IPython shell with the extension loaded, connected as ``dora`` through the env."""
-    monkeypatch.setenv("SXWL_URL", hub.platform_url)
-    monkeypatch.setenv("SXWL_TOKEN", hub.token_for("dora"))
-    monkeypatch.chdir(tmp_path)
-    magics.reset_client()
-    sh = InteractiveShell.instance()
-    sh.run_line_magic("load_ext", "jupyter_sxwl")
-    try:
+    with magics_shell(hub, "dora", monkeypatch, tmp_path) as sh:
         yield sh
-    finally:
-        magics.reset_client()
-        InteractiveShell.clear_instance()
 
 
 def wait_done(job_id: str, timeout: float = 60) -> dict[str, Any]:

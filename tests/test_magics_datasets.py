@@ -13,7 +13,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from jupyter_sxwl import magics
 from jupyter_sxwl.client import Client
-from tests.support import Hub
+from tests.support import Hub, magics_shell
 
 pytestmark = pytest.mark.slow
 
@@ -26,18 +26,10 @@ RECORDS = [
 @pytest.fixture
 def shell(hub: Hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[InteractiveShell]:
     """A real IPython shell with the extension loaded, connected as ``erin``."""
-    monkeypatch.setenv("SXWL_URL", hub.platform_url)
-    monkeypatch.setenv("SXWL_TOKEN", hub.token_for("erin"))
-    monkeypatch.setenv("SXWL_MOUNT_ROOT", str(tmp_path / "mnt"))
-    monkeypatch.chdir(tmp_path)
-    magics.reset_client()
-    sh = InteractiveShell.instance()
-    sh.run_line_magic("load_ext", "jupyter_sxwl")
-    try:
+    with magics_shell(
+        hub, "erin", monkeypatch, tmp_path, SXWL_MOUNT_ROOT=str(tmp_path / "mnt")
+    ) as sh:
         yield sh
-    finally:
-        magics.reset_client()
-        InteractiveShell.clear_instance()
 
 
 def imported(name: str, tmp_path: Path) -> Client:

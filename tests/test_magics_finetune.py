@@ -12,7 +12,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from jupyter_sxwl import magics
-from tests.support import Hub, start_tiny_hub, wait_tiny_model
+from tests.support import Hub, magics_shell, start_tiny_hub, wait_tiny_model
 
 pytestmark = pytest.mark.slow
 
@@ -44,19 +44,11 @@ def shell(
 ) -> Iterator[InteractiveShell]:
     """A real IPython shell with the extension loaded, connected as ``ines``, once the tiny
     model is ready."""
-    monkeypatch.setenv("SXWL_URL", tiny_hub.platform_url)
-    monkeypatch.setenv("SXWL_TOKEN", tiny_hub.token_for("ines"))
-    monkeypatch.setenv("SXWL_MOUNT_ROOT", str(tmp_path / "mnt"))
-    monkeypatch.chdir(tmp_path)
     wait_tiny_model(tiny_hub, "ines")
-    magics.reset_client()
-    sh = InteractiveShell.instance()
-    sh.run_line_magic("load_ext", "jupyter_sxwl")
-    try:
+    with magics_shell(
+        tiny_hub, "ines", monkeypatch, tmp_path, SXWL_MOUNT_ROOT=str(tmp_path / "mnt")
+    ) as sh:
         yield sh
-    finally:
-        magics.reset_client()
-        InteractiveShell.clear_instance()
 
 
 def test_cell_magic_trains_from_yaml_then_evaluate_and_export_as_text(

@@ -12,7 +12,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from jupyter_sxwl import magics
-from tests.support import Hub, start_tiny_hub, wait_tiny_model
+from tests.support import Hub, magics_shell, start_tiny_hub, wait_tiny_model
 
 pytestmark = pytest.mark.slow
 
@@ -28,19 +28,11 @@ def shell(
     tiny_hub: Hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[InteractiveShell]:
     """A real IPython shell with the extension loaded, connected as ``mia``."""
-    monkeypatch.setenv("SXWL_URL", tiny_hub.platform_url)
-    monkeypatch.setenv("SXWL_TOKEN", tiny_hub.token_for("mia"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.chdir(tmp_path)
     wait_tiny_model(tiny_hub, "mia")
-    magics.reset_client()
-    sh = InteractiveShell.instance()
-    sh.run_line_magic("load_ext", "jupyter_sxwl")
-    try:
+    with magics_shell(
+        tiny_hub, "mia", monkeypatch, tmp_path, XDG_CONFIG_HOME=str(tmp_path / "config")
+    ) as sh:
         yield sh
-    finally:
-        magics.reset_client()
-        InteractiveShell.clear_instance()
 
 
 def test_deploy_list_and_chat_as_text_then_as_widgets(

@@ -93,8 +93,9 @@ def test_distributed_training_notebook(hub: Hub, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_model_hub() -> Iterator[Hub]:
-    """A hub whose platform builds the tiny Llama (sxwl-tiny-llama) at its first start."""
-    with start_tiny_hub("notebook-finetune") as hub:
+    """A hub whose platform builds the tiny Llama (sxwl-tiny-llama) at its first start, for the
+    fine-tune and serving notebooks (each as its own user)."""
+    with start_tiny_hub("notebook-tiny") as hub:
         yield hub
 
 
@@ -122,17 +123,10 @@ def test_finetune_notebook(tiny_model_hub: Hub, tmp_path: Path) -> None:
     print(f"notebook ran in {seconds:.1f} s")
 
 
-@pytest.fixture(scope="module")
-def serving_hub() -> Iterator[Hub]:
-    """A hub that builds the tiny Llama, for the serving notebook."""
-    with start_tiny_hub("notebook-serving") as hub:
-        yield hub
-
-
-def test_deploy_and_chat_notebook(serving_hub: Hub, tmp_path: Path) -> None:
+def test_deploy_and_chat_notebook(tiny_model_hub: Hub, tmp_path: Path) -> None:
     nb, seconds = run_notebook(
         "03-deploy-and-chat.ipynb",
-        serving_hub,
+        tiny_model_hub,
         "sana",
         tmp_path,
         env={"XDG_CONFIG_HOME": str(tmp_path / "config")},
